@@ -1,0 +1,36 @@
+/**
+ * Logger factory. Human-readable lines on a TTY, JSON lines otherwise or on request. Messages are
+ * passed through a redactor so a secret that slips into a message never reaches the log.
+ */
+import winston from 'winston';
+
+export type LogFormat = 'text' | 'json';
+export interface LoggerOptions { level?: string; format?: LogFormat; secrets?: string[] }
+
+const SIG_PATTERNS: [RegExp, string][] = [
+  [/(Signature=)[0-9a-f]{64}/g, '$1<redacted>'],
+  [/(AWS [A-Za-z0-9]+:)[A-Za-z0-9+/=]+/g, '$1<redacted>'],
+];
+
+export function redact(text: string, secrets: string[]): string {
+  let out = text;
+  for (const s of secrets) if (s) out = out.split(s).join('<redacted>');
+  for (const [re, rep] of SIG_PATTERNS) out = out.replace(re, rep);
+  return out;
+}
+
+export function createLogger(opts: LoggerOptions = {}): winston.Logger {
+  const secrets = opts.secrets ?? [];
+  const scrub = winston.format((info) => {
+    info.message = redact(String(info.message), secrets);
+    return info;
+  });
+  const format = (opts.format ?? (process.stderr.isTTY ? 'text' : 'json')) === 'json'
+    ? winston.format.combine(scrub(), winston.format.timestamp(), winston.format.json())
+    : winston.format.combine(scrub(), winston.format.timestamp(), winston.format.printf((i) => `${String(i.timestamp)} ${i.level.toUpperCase().padEnd(5)} ${String(i.message)}`));
+  return winston.createLogger({
+    level: opts.level ?? 'info',
+    format,
+    transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] })],
+  });
+}

@@ -1,0 +1,236 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { amzDate, s3Encode, v2Signature, v2StringToSign } from '../client/sign.js';
+
+export interface KeyInfo { uid: string; secretKey: string; system: boolean }
+export type KeyLookup = (accessKey: string) => KeyInfo | undefined;
+export interface AuthInput {
+  method: string;
+  /** req.url exactly as received: raw path + '?' + raw query */
+  rawUrl: string;
+  headers: IncomingHttpHeaders;
+  now?: Date;
+}
+export type AuthResult =
+  | {
+    ok: true; accessKey: string; key: KeyInfo; version: 'v2' | 'v4';
+    /** v4 only: lowercase x-amz-content-sha256 when it is a hex digest, for the caller to check the body against */
+    payloadSha256?: string;
+  }
+  | {
+    ok: false; status: 400 | 403;
+    code: 'AccessDenied' | 'InvalidAccessKeyId' | 'SignatureDoesNotMatch' | 'RequestTimeTooSkewed' | 'AuthorizationHeaderMalformed' | 'InvalidArgument';
+    message: string;
+  };
+type Failure = Extract<AuthResult, { ok: false }>;
+
+const MAX_SKEW_MS = 15 * 60 * 1000;
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+function fail(status: 400 | 403, code: Failure['code'], message: string): Failure {
+  return { ok: false, status, code, message };
+}
+
+/** Own properties only: SignedHeaders is client-controlled and could name "constructor" or "__proto__". */
+function header(h: IncomingHttpHeaders, name: string): string | undefined {
+  if (!Object.hasOwn(h, name)) return undefined;
+  const v = h[name];
+  return Array.isArray(v) ? v.join(',') : typeof v === 'string' ? v : undefined;
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function utc(y: string, mon: number, d: string, hh: string, mm: string, ss: string): Date | undefined {
+  if (mon < 0) return undefined;
+  const t = Date.UTC(Number(y), mon, Number(d), Number(hh), Number(mm), Number(ss));
+  return Number.isNaN(t) ? undefined : new Date(t);
+}
+
+/** RFC 1123, asctime and ISO 8601 basic; built by hand because Date.parse reads asctime as local time. */
+export function parseHttpDate(s: string): Date | undefined {
+  let m = /^(?:[A-Za-z]{3},\s*)?(\d{1,2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) (?:GMT|UTC|\+0000)$/.exec(s.trim());
+  if (m) return utc(m[3]!, MONTHS.indexOf(m[2]!), m[1]!, m[4]!, m[5]!, m[6]!);
+  m = /^[A-Za-z]{3} ([A-Za-z]{3}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/.exec(s.trim());
+  if (m) return utc(m[6]!, MONTHS.indexOf(m[1]!), m[2]!, m[3]!, m[4]!, m[5]!);
+  m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s.trim());
+  if (m) return utc(m[1]!, Number(m[2]) - 1, m[3]!, m[4]!, m[5]!, m[6]!);
+  return undefined;
+}
+
+function checkSkew(t: Date, now: Date): Failure | undefined {
+  if (Math.abs(now.getTime() - t.getTime()) > MAX_SKEW_MS) {
+    return fail(403, 'RequestTimeTooSkewed', 'The difference between the request time and the server time is too large');
+  }
+  return undefined;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Strict percent-decoding into UTF-8; undefined for bad escapes, invalid UTF-8, or raw bytes that
+ * no well-behaved client sends unescaped (so two different wire forms can't share a signature silently).
+ */
+function strictDecode(s: string, plusIsSpace: boolean): string | undefined {
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x25) {
+      const hex = s.slice(i + 1, i + 3);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return undefined;
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else if (c === 0x2b && plusIsSpace) {
+      bytes.push(0x20);
+    } else if (c > 0x20 && c < 0x7f) {
+      bytes.push(c);
+    } else {
+      return undefined;
+    }
+  }
+  try {
+    return utf8.decode(Uint8Array.from(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
+/** S3 style: decode then re-encode once; '/' stays, no dot-segment or slash normalisation. */
+function canonicalUri(rawPath: string): string | undefined {
+  const decoded = strictDecode(rawPath, false);
+  return decoded === undefined ? undefined : s3Encode(decoded, true);
+}
+
+/** '+' in a query means space, matching aws4's querystring.parse and form decoding. */
+function canonicalQuery(rawQuery: string): string | undefined {
+  const pairs: Array<[string, string]> = [];
+  for (const piece of rawQuery.split('&')) {
+    if (piece === '') continue;
+    const eq = piece.indexOf('=');
+    const k = strictDecode(eq < 0 ? piece : piece.slice(0, eq), true);
+    const v = eq < 0 ? '' : strictDecode(piece.slice(eq + 1), true);
+    if (k === undefined || v === undefined) return undefined;
+    pairs.push([s3Encode(k, false), s3Encode(v, false)]);
+  }
+  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  return pairs.map(([k, v]) => `${k}=${v}`).join('&');
+}
+
+interface CanonicalUrl { uri: string; query: string }
+
+function hmac(key: Buffer | string, data: string): Buffer {
+  return createHmac('sha256', key).update(data, 'utf8').digest();
+}
+
+function verifyV4(input: AuthInput, url: CanonicalUrl, auth: string, lookup: KeyLookup, now: Date): AuthResult {
+  const fields = new Map<string, string>();
+  for (const part of auth.slice('AWS4-HMAC-SHA256'.length).split(',')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  const credential = fields.get('Credential');
+  const signedHeaders = fields.get('SignedHeaders');
+  const signature = fields.get('Signature');
+  if (!credential || !signedHeaders || !signature || !/^[0-9a-f]{64}$/.test(signature)) {
+    return fail(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed; expected Credential, SignedHeaders and Signature');
+  }
+  const scope = credential.split('/');
+  if (scope.length < 5) return fail(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed; incomplete credential scope');
+  const [scopeDate, region, service, terminator] = scope.slice(-4) as [string, string, string, string];
+  const accessKey = scope.slice(0, -4).join('/');
+  if (!/^\d{8}$/.test(scopeDate) || region === '' || service !== 's3' || terminator !== 'aws4_request' || accessKey === '') {
+    return fail(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed; invalid credential scope');
+  }
+  const names = signedHeaders.split(';');
+  if (!names.includes('host')) return fail(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed; host must be a signed header');
+
+  const amzDateHdr = header(input.headers, 'x-amz-date');
+  const dateHdr = amzDateHdr ?? header(input.headers, 'date');
+  const t = dateHdr === undefined ? undefined : parseHttpDate(dateHdr);
+  if (t === undefined) return fail(403, 'AccessDenied', 'SigV4 requires a valid x-amz-date or Date header');
+  // The string to sign always carries the ISO basic form, even when the client sent an RFC 1123 Date.
+  const longDate = amzDateHdr !== undefined && /^\d{8}T\d{6}Z$/.test(amzDateHdr) ? amzDateHdr : amzDate(t);
+  if (longDate.slice(0, 8) !== scopeDate) {
+    return fail(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed; credential date does not match the request date');
+  }
+
+  const payload = header(input.headers, 'x-amz-content-sha256');
+  if (payload === undefined) return fail(400, 'InvalidArgument', 'Missing required header x-amz-content-sha256');
+  const isHex = /^[0-9a-fA-F]{64}$/.test(payload);
+  if (!isHex && payload !== 'UNSIGNED-PAYLOAD' && !payload.startsWith('STREAMING-')) {
+    return fail(400, 'InvalidArgument', 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-*, or a hex SHA-256');
+  }
+
+  // Unsigned x-amz-* headers would let a replayer change semantics (copy source, ACLs) for free.
+  const unsigned = Object.keys(input.headers).filter((h) => h.startsWith('x-amz-') && !names.includes(h));
+  if (unsigned.length > 0) return fail(403, 'AccessDenied', `There were headers present in the request which were not signed: ${unsigned.join(', ')}`);
+
+  const key = lookup(accessKey);
+  if (!key) return fail(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+  const skew = checkSkew(t, now);
+  if (skew) return skew;
+
+  const canonHeaders: string[] = [];
+  for (const name of names) {
+    const v = header(input.headers, name);
+    if (v === undefined) return fail(403, 'AccessDenied', `Signed header ${name} is missing from the request`);
+    canonHeaders.push(`${name}:${v.replace(/[ \t]+/g, ' ').replace(/^ | $/g, '')}`);
+  }
+  const canonicalRequest = [input.method, url.uri, url.query, canonHeaders.join('\n') + '\n', signedHeaders, payload].join('\n');
+  const scopeStr = `${scopeDate}/${region}/${service}/aws4_request`;
+  const stringToSign = ['AWS4-HMAC-SHA256', longDate, scopeStr, createHash('sha256').update(canonicalRequest, 'utf8').digest('hex')].join('\n');
+  const kSigning = hmac(hmac(hmac(hmac('AWS4' + key.secretKey, scopeDate), region), service), 'aws4_request');
+  if (!safeEqual(hmac(kSigning, stringToSign).toString('hex'), signature)) {
+    return fail(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
+  }
+  return { ok: true, accessKey, key, version: 'v4', ...(isHex ? { payloadSha256: payload.toLowerCase() } : {}) };
+}
+
+function verifyV2(input: AuthInput, auth: string, lookup: KeyLookup, now: Date): AuthResult {
+  const m = /^AWS (\S+):(\S+)$/.exec(auth.trim());
+  if (!m) return fail(403, 'AccessDenied', 'Malformed SigV2 Authorization header; expected "AWS <key>:<signature>"');
+  const accessKey = m[1]!;
+  const signature = m[2]!;
+
+  const dateHdr = header(input.headers, 'x-amz-date') ?? header(input.headers, 'date');
+  const t = dateHdr === undefined ? undefined : parseHttpDate(dateHdr);
+  if (t === undefined) return fail(403, 'AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
+
+  const key = lookup(accessKey);
+  if (!key) return fail(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+  const skew = checkSkew(t, now);
+  if (skew) return skew;
+
+  const hdrs: Record<string, string | undefined> = {};
+  for (const name of Object.keys(input.headers)) {
+    if (name === 'content-md5' || name === 'content-type' || name === 'date' || name.startsWith('x-amz-')) hdrs[name] = header(input.headers, name);
+  }
+  let sts: string;
+  try {
+    sts = v2StringToSign(input.method, input.rawUrl, hdrs);
+  } catch {
+    return fail(400, 'InvalidArgument', 'Malformed percent-encoding in a sub-resource value');
+  }
+  if (!safeEqual(v2Signature(sts, key.secretKey), signature)) {
+    return fail(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
+  }
+  return { ok: true, accessKey, key, version: 'v2' };
+}
+
+/** Pure: no I/O beyond `lookup`; never throws on client input. */
+export function authenticate(input: AuthInput, lookup: KeyLookup): AuthResult {
+  const auth = header(input.headers, 'authorization');
+  if (auth === undefined || auth.trim() === '') return fail(403, 'AccessDenied', 'Anonymous access is not supported; requests must be signed');
+  const v4 = auth.startsWith('AWS4-HMAC-SHA256 ');
+  if (!v4 && !auth.startsWith('AWS ')) return fail(403, 'AccessDenied', 'Unsupported Authorization scheme');
+  // Checked for v2 too although boto signs the raw path: the router would choke on it later anyway.
+  const q = input.rawUrl.indexOf('?');
+  const uri = canonicalUri(q < 0 ? input.rawUrl : input.rawUrl.slice(0, q));
+  const query = canonicalQuery(q < 0 ? '' : input.rawUrl.slice(q + 1));
+  if (uri === undefined || query === undefined) return fail(400, 'InvalidArgument', 'Malformed percent-encoding in the request URL');
+  const now = input.now ?? new Date();
+  return v4 ? verifyV4(input, { uri, query }, auth, lookup, now) : verifyV2(input, auth, lookup, now);
+}

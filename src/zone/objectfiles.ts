@@ -1,0 +1,109 @@
+/**
+ * Object bytes on disk. Every object version is its own file with a random name, written to tmp/,
+ * fsynced, then renamed into objects/ before the index points at it: a crash leaves either the old
+ * file (still indexed) or an orphan (removed at start), never a torn object. Keys never become
+ * paths, so no key can reach outside the data dir.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+export interface WrittenFile { file: string; size: number; md5: string; sha256: string }
+
+export class ObjectFiles {
+  readonly objectsDir: string;
+  readonly tmpDir: string;
+
+  constructor(dataDir: string) {
+    this.objectsDir = join(dataDir, 'objects');
+    this.tmpDir = join(dataDir, 'tmp');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.objectsDir, { recursive: true });
+    await rm(this.tmpDir, { recursive: true, force: true });
+    await mkdir(this.tmpDir, { recursive: true });
+  }
+
+  /** Files are spread over 256 directories so no directory grows without bound. */
+  path(file: string): string {
+    return join(this.objectsDir, file.slice(0, 2), file);
+  }
+
+  /**
+   * Streams a body into a durable file. Rejects (and leaves nothing behind) when the stream fails
+   * or when its length differs from `expectedSize`.
+   */
+  async write(body: Readable, expectedSize?: number): Promise<WrittenFile> {
+    const file = randomUUID().replace(/-/g, '');
+    const tmp = join(this.tmpDir, file);
+    const md5 = createHash('md5');
+    const sha = createHash('sha256');
+    let size = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        size += chunk.length;
+        md5.update(chunk);
+        sha.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, tap, createWriteStream(tmp, { flags: 'wx' }));
+      if (expectedSize !== undefined && size !== expectedSize) {
+        throw new Error(`body was ${size} bytes, expected ${expectedSize}`);
+      }
+      const fh = await open(tmp, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      const dir = join(this.objectsDir, file.slice(0, 2));
+      await mkdir(dir, { recursive: true });
+      await rename(tmp, this.path(file));
+      await syncDir(dir);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    return { file, size, md5: md5.digest('hex'), sha256: sha.digest('hex') };
+  }
+
+  read(file: string, range?: { start: number; end: number }): Readable {
+    return createReadStream(this.path(file), range ? { start: range.start, end: range.end } : {});
+  }
+
+  async remove(file: string | undefined): Promise<void> {
+    if (!file) return;
+    await unlink(this.path(file)).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    });
+  }
+
+  /** Deletes files the index does not name: left by a crash between rename and commit. */
+  async removeOrphans(indexed: Set<string>): Promise<number> {
+    let removed = 0;
+    for (const sub of await readdir(this.objectsDir)) {
+      for (const f of await readdir(join(this.objectsDir, sub))) {
+        if (!indexed.has(f)) {
+          await rm(join(this.objectsDir, sub, f), { force: true });
+          removed++;
+        }
+      }
+    }
+    return removed;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

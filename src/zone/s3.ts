@@ -1,0 +1,285 @@
+/** The S3 subset: service, bucket and object operations of the embedded zone. */
+import type { IncomingHttpHeaders } from 'node:http';
+import { XMLValidator } from 'fast-xml-parser';
+import { HttpError, headerValue, intParam, readSmallBody, sendEmpty, sendXml, type RequestContext } from './http.js';
+import type { ZoneContext } from './context.js';
+import { copyObjectResult, listAllMyBuckets, listObjectsV1, listObjectsV2, locationConstraint, type ListParams } from './s3xml.js';
+import { listKeys } from './listing.js';
+import { remoteCopy } from './remotecopy.js';
+import { secUsec } from './clock.js';
+import type { BucketRow, ObjectRow } from './store.js';
+
+const MAX_KEY_BYTES = 1024;
+const MAX_PUT_BYTES = 5 * 1024 ** 3;
+/** Bucket sub-resources we do not implement: answer 501 instead of silently listing. */
+const UNSUPPORTED_SUBRESOURCES = ['acl', 'cors', 'lifecycle', 'policy', 'tagging', 'uploads', 'uploadId', 'versioning', 'versions', 'website', 'delete', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'partNumber', 'requestPayment', 'accelerate', 'analytics', 'inventory', 'metrics', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering', 'attributes'];
+
+export function validateBucketName(name: string): void {
+  // RGW's relaxed rules: 3-255 chars, letters, digits, '.', '-', '_'; no path tricks.
+  if (name.length < 3 || name.length > 255 || !/^[A-Za-z0-9._-]+$/.test(name) || name === '..' || name.startsWith('.')) {
+    throw new HttpError(400, 'InvalidBucketName', 'bucket names are 3-255 characters of letters, digits, ".", "-" and "_"');
+  }
+}
+
+export function validateKey(key: string): void {
+  if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) throw new HttpError(400, 'KeyTooLongError', `object keys are at most ${MAX_KEY_BYTES} bytes`);
+  if (key.includes('\0')) throw new HttpError(400, 'InvalidObjectName', 'object keys may not contain NUL');
+}
+
+export function userMetadata(headers: IncomingHttpHeaders): Record<string, string> {
+  const meta: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith('x-amz-meta-') && value !== undefined) meta[name.slice('x-amz-meta-'.length)] = Array.isArray(value) ? value.join(',') : value;
+  }
+  return meta;
+}
+
+/** The bucket owner acts; a system user may act as anyone and name the owner with rgwx-uid. */
+function actingUid(ctx: RequestContext): string {
+  const as = ctx.url.query.get('rgwx-uid');
+  return ctx.user.key.system && as ? as : ctx.user.uid;
+}
+
+function bucketFor(ctx: RequestContext, zc: ZoneContext, name: string): BucketRow {
+  validateBucketName(name);
+  const b = zc.store.getBucket(name);
+  if (!b || !zc.store.instanceExists(b.instance)) throw new HttpError(404, 'NoSuchBucket', `no bucket ${name}`);
+  if (!ctx.user.key.system && b.owner !== ctx.user.uid) throw new HttpError(403, 'AccessDenied', `bucket ${name} belongs to another user`);
+  return b;
+}
+
+function rejectUnsupported(query: Map<string, string>): void {
+  for (const sub of UNSUPPORTED_SUBRESOURCES) {
+    if (query.has(sub)) throw new HttpError(501, 'NotImplemented', `the embedded zone does not implement ?${sub}`);
+  }
+}
+
+export async function handleS3(ctx: RequestContext, zc: ZoneContext): Promise<void> {
+  const path = ctx.url.path;
+  const slash = path.indexOf('/', 1);
+  const bucket = slash < 0 ? path.slice(1) : path.slice(1, slash);
+  const key = slash < 0 ? '' : path.slice(slash + 1);
+  const method = ctx.req.method ?? 'GET';
+  if (bucket === '') {
+    if (method !== 'GET') throw new HttpError(405, 'MethodNotAllowed');
+    return listBuckets(ctx, zc);
+  }
+  rejectUnsupported(ctx.url.query);
+  if (key === '') return bucketOp(ctx, zc, bucket, method);
+  validateKey(key);
+  return objectOp(ctx, zc, bucket, key, method);
+}
+
+function listBuckets(ctx: RequestContext, zc: ZoneContext): void {
+  const uid = actingUid(ctx);
+  const user = zc.store.getUser(uid);
+  sendXml(ctx.res, 200, listAllMyBuckets(uid, user?.data.display_name ?? uid, zc.store.listBuckets(uid)));
+}
+
+async function bucketOp(ctx: RequestContext, zc: ZoneContext, name: string, method: string): Promise<void> {
+  const { query } = ctx.url;
+  if (method === 'PUT') {
+    validateBucketName(name);
+    const body = await readSmallBody(ctx.req, 64 << 10);
+    if (body.length > 0 && XMLValidator.validate(body.toString('utf8')) !== true) throw new HttpError(400, 'MalformedXML', 'CreateBucketConfiguration is not well-formed XML');
+    const existing = zc.store.getBucket(name);
+    const owner = actingUid(ctx);
+    if (existing) {
+      if (existing.owner === owner) return sendEmpty(ctx.res, 200);
+      throw new HttpError(409, 'BucketAlreadyExists', `bucket ${name} belongs to another user`);
+    }
+    if (!zc.store.getUser(owner)) throw new HttpError(400, 'InvalidArgument', `no user ${owner}`);
+    zc.store.createBucket(name, owner);
+    zc.log('info', `bucket created: ${name} (owner ${owner})`);
+    return sendEmpty(ctx.res, 200, { Location: `/${name}` });
+  }
+  const b = bucketFor(ctx, zc, name);
+  if (method === 'HEAD') return sendEmpty(ctx.res, 200, { 'x-rgw-bucket-id': b.bucket_id });
+  if (method === 'DELETE') {
+    zc.store.deleteBucket(name);
+    zc.log('info', `bucket deleted: ${name}`);
+    return sendEmpty(ctx.res, 204);
+  }
+  if (method !== 'GET') throw new HttpError(405, 'MethodNotAllowed');
+  if (query.has('location')) return sendXml(ctx.res, 200, locationConstraint(zc.realm.zonegroup));
+
+  const delimiter = query.get('delimiter') || undefined;
+  const encodingType = query.get('encoding-type');
+  if (encodingType !== undefined && encodingType !== 'url') throw new HttpError(400, 'InvalidArgument', 'encoding-type must be url');
+  const p: ListParams = {
+    bucket: name,
+    prefix: query.get('prefix') ?? '',
+    delimiter,
+    maxKeys: intParam(query, 'max-keys', 1000, 1000),
+    encodeUrl: encodingType === 'url',
+    owner: b.owner,
+  };
+  if (query.get('list-type') === '2') {
+    const token = query.get('continuation-token');
+    let after = query.get('start-after') || undefined;
+    if (token !== undefined) {
+      const decoded = Buffer.from(token, 'base64url').toString('utf8');
+      if (!token || Buffer.from(decoded, 'utf8').toString('base64url') !== token) throw new HttpError(400, 'InvalidArgument', 'invalid continuation-token');
+      after = decoded;
+    }
+    const r = listKeys(zc.store, b.instance, { prefix: p.prefix, delimiter, after, maxKeys: p.maxKeys });
+    const nextToken = r.nextMarker !== undefined ? Buffer.from(r.nextMarker, 'utf8').toString('base64url') : undefined;
+    return sendXml(ctx.res, 200, listObjectsV2(p, { continuationToken: token, startAfter: query.get('start-after'), fetchOwner: query.get('fetch-owner') === 'true', nextToken }, r));
+  }
+  const marker = query.get('marker') ?? '';
+  const r = listKeys(zc.store, b.instance, { prefix: p.prefix, delimiter, after: marker || undefined, maxKeys: p.maxKeys });
+  sendXml(ctx.res, 200, listObjectsV1(p, marker, r));
+}
+
+function objectHeaders(o: ObjectRow, system: boolean): Record<string, string | number> {
+  const h: Record<string, string | number> = {
+    ETag: `"${o.etag}"`,
+    'Last-Modified': new Date(Math.floor(o.mtime_us / 1000)).toUTCString(),
+    'Content-Type': o.content_type,
+    'Accept-Ranges': 'bytes',
+  };
+  for (const [k, v] of Object.entries(JSON.parse(o.meta) as Record<string, string>)) h[`x-amz-meta-${k}`] = v;
+  // Sub-second mtime for other zones: copy-if-newer must not mistake a same-second overwrite for "not newer".
+  if (system) h['Rgwx-Mtime'] = secUsec(o.mtime_us);
+  return h;
+}
+
+/** Parses a single byte range; undefined means "serve the whole object" as S3 does for odd ranges. */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') {
+    const n = Number(m[2]);
+    if (n === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - n), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size) return 'unsatisfiable';
+  if (end < start) return undefined;
+  return { start, end };
+}
+
+async function objectOp(ctx: RequestContext, zc: ZoneContext, bucketName: string, key: string, method: string): Promise<void> {
+  const { query, } = ctx.url;
+  const b = bucketFor(ctx, zc, bucketName);
+  if (method === 'PUT') {
+    if (query.has('rgwx-source-zone')) return remoteCopy(ctx, zc, b, key);
+    if (ctx.req.headers['x-amz-copy-source'] !== undefined) return localCopy(ctx, zc, b, key);
+    return putObject(ctx, zc, b, key);
+  }
+  if (method === 'DELETE') {
+    const { file } = zc.store.deleteObject(b, key);
+    await zc.files.remove(file);
+    return sendEmpty(ctx.res, 204);
+  }
+  if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'MethodNotAllowed');
+  const o = zc.store.getObject(b.instance, key);
+  if (!o) throw new HttpError(404, 'NoSuchKey', `no key ${key} in ${bucketName}`);
+  const headers = objectHeaders(o, ctx.user.key.system);
+  if (method === 'HEAD') return sendEmpty(ctx.res, 200, { ...headers, 'Content-Length': o.size });
+  const range = parseRange(ctx.req.headers.range, o.size);
+  if (range === 'unsatisfiable') throw new HttpError(416, 'InvalidRange', 'the requested range is not satisfiable');
+  const status = range ? 206 : 200;
+  const len = range ? range.end - range.start + 1 : o.size;
+  if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${o.size}`;
+  ctx.res.writeHead(status, { ...headers, 'Content-Length': len });
+  if (len === 0) return void ctx.res.end();
+  const stream = zc.files.read(o.file, range);
+  await new Promise<void>((resolve) => {
+    stream.on('error', (e) => {
+      zc.log('error', `reading ${bucketName}/${key}: ${e.message}`);
+      ctx.res.destroy();
+      resolve();
+    });
+    ctx.res.on('close', () => { stream.destroy(); resolve(); });
+    stream.pipe(ctx.res);
+  });
+}
+
+function checkedContentMd5(headers: IncomingHttpHeaders): string | undefined {
+  const v = headerValue(headers, 'content-md5');
+  if (v === undefined) return undefined;
+  const raw = Buffer.from(v, 'base64');
+  if (raw.length !== 16 || raw.toString('base64') !== v.trim()) throw new HttpError(400, 'InvalidDigest', 'Content-MD5 is not a base64 MD5 digest');
+  return raw.toString('hex');
+}
+
+async function putObject(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key: string): Promise<void> {
+  const { headers } = ctx.req;
+  const expectedMd5 = checkedContentMd5(headers);
+  if (headers['transfer-encoding'] !== undefined && headers['content-length'] === undefined) {
+    throw new HttpError(411, 'MissingContentLength', 'PUT needs a Content-Length');
+  }
+  if ((headerValue(headers, 'x-amz-content-sha256') ?? '').startsWith('STREAMING-')) {
+    throw new HttpError(501, 'NotImplemented', 'aws-chunked (streaming SigV4) uploads are not supported by the embedded zone; send a Content-Length body');
+  }
+  const size = Number(headers['content-length'] ?? 0);
+  if (size > MAX_PUT_BYTES) throw new HttpError(400, 'EntityTooLarge', 'a single PUT is at most 5 GiB');
+  let written;
+  try {
+    written = await zc.files.write(ctx.req, size);
+  } catch (e) {
+    throw new HttpError(400, 'IncompleteBody', `upload did not complete: ${(e as Error).message}`);
+  }
+  const fail = async (err: HttpError): Promise<never> => {
+    await zc.files.remove(written.file);
+    throw err;
+  };
+  if (expectedMd5 !== undefined && expectedMd5 !== written.md5) await fail(new HttpError(400, 'BadDigest', 'Content-MD5 does not match the body'));
+  if (ctx.payloadSha256 !== undefined && ctx.payloadSha256 !== written.sha256) await fail(new HttpError(400, 'XAmzContentSHA256Mismatch', 'x-amz-content-sha256 does not match the body'));
+  let result;
+  try {
+    result = zc.store.commitObject(b, {
+      key, size: written.size, etag: written.md5, file: written.file,
+      content_type: headers['content-type'] ?? 'binary/octet-stream',
+      meta: JSON.stringify(userMetadata(headers)),
+    });
+  } catch (e) {
+    await zc.files.remove(written.file);
+    throw e;
+  }
+  await zc.files.remove(result.replaced);
+  sendEmpty(ctx.res, 200, { ETag: `"${written.md5}"` });
+}
+
+/** Parses x-amz-copy-source ("bucket/key" or "/bucket/key", URL-encoded, optional ?versionId). */
+export function parseCopySource(header: string): { bucket: string; key: string } {
+  let raw = header.startsWith('/') ? header.slice(1) : header;
+  const q = raw.indexOf('?');
+  if (q >= 0) raw = raw.slice(0, q);
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, 'InvalidArgument', 'x-amz-copy-source is not valid percent-encoded UTF-8');
+  }
+  const slash = decoded.indexOf('/');
+  if (slash <= 0 || slash === decoded.length - 1) throw new HttpError(400, 'InvalidArgument', 'x-amz-copy-source must be bucket/key');
+  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1) };
+}
+
+async function localCopy(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key: string): Promise<void> {
+  const src = parseCopySource(headerValue(ctx.req.headers, 'x-amz-copy-source') ?? '');
+  const sb = bucketFor(ctx, zc, src.bucket);
+  const so = zc.store.getObject(sb.instance, src.key);
+  if (!so) throw new HttpError(404, 'NoSuchKey', `no key ${src.key} in ${src.bucket}`);
+  const directive = (headerValue(ctx.req.headers, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
+  if (directive !== 'COPY' && directive !== 'REPLACE') throw new HttpError(400, 'InvalidArgument', 'x-amz-metadata-directive must be COPY or REPLACE');
+  const written = await zc.files.write(zc.files.read(so.file), so.size);
+  const replace = directive === 'REPLACE';
+  let result;
+  try {
+    result = zc.store.commitObject(b, {
+      key, size: written.size, etag: so.etag, file: written.file,
+      content_type: replace ? ctx.req.headers['content-type'] ?? 'binary/octet-stream' : so.content_type,
+      meta: replace ? JSON.stringify(userMetadata(ctx.req.headers)) : so.meta,
+    });
+  } catch (e) {
+    await zc.files.remove(written.file);
+    throw e;
+  }
+  await zc.files.remove(result.replaced);
+  sendXml(ctx.res, 200, copyObjectResult(so.etag, result.mtime_us));
+}

@@ -1,0 +1,171 @@
+/**
+ * The embedded zone's HTTP server: authenticates, routes /admin/* to the admin API and everything
+ * else to the S3 subset, and maps every failure to an RGW-style error answer. Nothing a client
+ * sends may crash the process.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdir, access, constants as fsConstants } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { authenticate } from './auth.js';
+import { HttpError, newRequestId, parseUrl, sendError, sendJson, type RequestContext } from './http.js';
+import { ObjectFiles } from './objectfiles.js';
+import { findZone, type Realm } from './realm.js';
+import { Store, StoreError } from './store.js';
+import type { ZoneContext } from './context.js';
+import { regionMap } from './admin/config.js';
+import { handleLog } from './admin/log.js';
+import { handleReplicaLog } from './admin/replica_log.js';
+import { handleMetadata } from './admin/metadata.js';
+import { handleOpState } from './admin/opstate.js';
+import { handleUser, newUserData } from './admin/user.js';
+import { handleS3 } from './s3.js';
+
+export interface ZoneServerOptions {
+  realm: Realm;
+  zoneName: string;
+  dataDir: string;
+  /** Overrides the endpoint's port (0 = ephemeral); tests use this. */
+  port?: number;
+  log?: ZoneContext['log'];
+}
+
+export class ZoneStartError extends Error {}
+
+export interface RunningZone {
+  url: string;
+  port: number;
+  context: ZoneContext;
+  server: Server;
+  close(): Promise<void>;
+}
+
+async function route(ctx: RequestContext, zc: ZoneContext): Promise<void> {
+  const { path } = ctx.url;
+  const admin = path === '/admin' || path.startsWith('/admin/');
+  const rgwx = [...ctx.url.query.keys()].some((k) => k.startsWith('rgwx-'));
+  if ((admin || rgwx) && !ctx.user.key.system) throw new HttpError(403, 'AccessDenied', 'only system users may use the admin API and rgwx- parameters');
+  if (!admin) return handleS3(ctx, zc);
+  const rest = path.slice('/admin/'.length);
+  const slash = rest.indexOf('/');
+  const resource = slash < 0 ? rest : rest.slice(0, slash);
+  const sub = slash < 0 ? '' : rest.slice(slash + 1);
+  switch (resource) {
+    case 'config':
+      if (ctx.req.method !== 'GET') throw new HttpError(405, 'MethodNotAllowed');
+      return sendJson(ctx.res, 200, regionMap(zc.realm));
+    case 'log':
+      return handleLog(ctx, zc);
+    case 'replica_log':
+      return handleReplicaLog(ctx, zc);
+    case 'metadata':
+      return handleMetadata(ctx, zc, sub);
+    case 'opstate':
+      return handleOpState(ctx, zc);
+    case 'user':
+      return handleUser(ctx, zc);
+    default:
+      // RGW answers an unknown admin resource with 405 MethodNotAllowed.
+      throw new HttpError(405, 'MethodNotAllowed', `unknown admin resource ${resource}`);
+  }
+}
+
+function toHttpError(e: unknown): HttpError {
+  if (e instanceof HttpError) return e;
+  if (e instanceof StoreError) return new HttpError(e.status, e.code, e.message);
+  return new HttpError(500, 'InternalError', 'internal error');
+}
+
+export async function startZone(opts: ZoneServerOptions): Promise<RunningZone> {
+  const zone = findZone(opts.realm, opts.zoneName);
+  const log = opts.log ?? (() => undefined);
+  try {
+    await mkdir(opts.dataDir, { recursive: true });
+    await access(opts.dataDir, fsConstants.R_OK | fsConstants.W_OK);
+  } catch (e) {
+    throw new ZoneStartError(`data dir ${opts.dataDir} is not usable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let store: Store;
+  try {
+    store = new Store({
+      dataDir: opts.dataDir, zoneName: zone.name, zonegroup: opts.realm.zonegroup,
+      metadataLogShards: opts.realm.metadataLogShards, dataLogShards: opts.realm.dataLogShards,
+      dataLogWindowSeconds: opts.realm.dataLogWindowSeconds,
+    });
+  } catch (e) {
+    throw new ZoneStartError(`cannot open the zone database in ${opts.dataDir}: ${(e as Error).message}`);
+  }
+  const files = new ObjectFiles(opts.dataDir);
+  await files.init();
+  const orphans = await files.removeOrphans(store.allObjectFiles());
+  if (orphans > 0) log('warn', `removed ${orphans} object file(s) left by an interrupted write`);
+  store.pruneOpState(24 * 3600 * 1000);
+
+  const su = opts.realm.systemUser;
+  const existing = store.getUser(su.uid);
+  if (!existing || !existing.data.keys.some((k) => k.access_key === su.accessKey && k.secret_key === su.secretKey) || existing.data.system !== 'true') {
+    store.putUser(newUserData(su.uid, 'Sync system user', { accessKey: su.accessKey, secretKey: su.secretKey, system: true }));
+  }
+
+  const zc: ZoneContext = { store, files, realm: opts.realm, zone, log };
+
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const requestId = newRequestId(zone.name);
+    let admin = (req.url ?? '').startsWith('/admin');
+    const run = async () => {
+      const url = parseUrl(req.url ?? '/');
+      admin = url.path === '/admin' || url.path.startsWith('/admin/');
+      const auth = authenticate({ method: req.method ?? 'GET', rawUrl: req.url ?? '/', headers: req.headers }, (ak) => store.lookupKey(ak));
+      if (!auth.ok) throw new HttpError(auth.status, auth.code, auth.message);
+      const ctx: RequestContext = {
+        req, res, url, requestId, payloadSha256: auth.payloadSha256,
+        user: { uid: auth.key.uid, key: auth.key, accessKey: auth.accessKey },
+      };
+      res.setHeader('x-amz-request-id', requestId);
+      await route(ctx, zc);
+    };
+    run().catch((e: unknown) => {
+      const err = toHttpError(e);
+      if (err.status >= 500) log('error', `${req.method} ${req.url}: ${(e as Error).stack ?? String(e)}`);
+      else log('debug', `${req.method} ${req.url} -> ${err.status} ${err.code}`);
+      sendError(res, err, { admin, requestId, zone: zone.name, method: req.method ?? 'GET' });
+      // An unread request body would otherwise be parsed as the next request on this connection.
+      if (!req.complete) req.resume();
+    });
+  };
+
+  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 300_000, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, handler);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
+
+  const port = opts.port ?? zone.port;
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException) => {
+      store.close();
+      reject(new ZoneStartError(e.code === 'EADDRINUSE' ? `port ${port} on ${zone.host} is already in use` : `cannot listen on ${zone.host}:${port}: ${e.message}`));
+    };
+    server.once('error', onError);
+    server.listen(port, zone.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const actual = (server.address() as AddressInfo).port;
+  const url = `http://${zone.host.includes(':') ? `[${zone.host}]` : zone.host}:${actual}`;
+  return {
+    url,
+    port: actual,
+    context: zc,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          store.close();
+          resolve();
+        });
+        server.closeAllConnections();
+      }),
+  };
+}

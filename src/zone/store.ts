@@ -1,0 +1,585 @@
+/**
+ * The zone's index: users, buckets, objects and every log, in one SQLite database. Each change and
+ * the log entries it produces are written in one transaction, so the logs never disagree with the
+ * index, even after a crash. Object bytes live in files (see objectfiles.ts); a row only ever names
+ * a file that was fully written and fsynced before the transaction that references it.
+ */
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { MonotonicClock, isoFromUs } from './clock.js';
+import { bilogOpId, isStartMarker, logEntryId } from './markers.js';
+import { dataShard, metadataShard } from '../sync/shard.js';
+
+export type Section = 'user' | 'bucket' | 'bucket.instance';
+export const SECTIONS: Section[] = ['bucket', 'bucket.instance', 'user'];
+export type LogType = 'metadata' | 'data';
+
+export interface StoreOptions {
+  dataDir: string;
+  zoneName: string;
+  zonegroup: string;
+  metadataLogShards: number;
+  dataLogShards: number;
+  dataLogWindowSeconds: number;
+}
+
+export interface UserKey { user: string; access_key: string; secret_key: string }
+export interface UserData {
+  user_id: string;
+  display_name: string;
+  email: string;
+  suspended: number;
+  max_buckets: number;
+  keys: UserKey[];
+  system: 'true' | 'false';
+  [k: string]: unknown;
+}
+
+export interface MetadataDoc { key: string; ver: { tag: string; ver: number }; mtime: string; data: Record<string, unknown> }
+
+export interface BucketRow { name: string; owner: string; bucket_id: string; instance: string; creation_us: number }
+
+export interface ObjectRow {
+  instance: string;
+  key: string;
+  size: number;
+  etag: string;
+  content_type: string;
+  meta: string; // JSON object of x-amz-meta-* (lower-case names without the prefix)
+  mtime_us: number;
+  file: string;
+}
+
+export interface MdLogEntry { id: string; section: string; name: string; timestamp: string; data: Record<string, unknown> }
+export interface DataLogEntry { entity_type: 'bucket'; key: string; timestamp: string }
+export interface BilogEntry {
+  op_id: string; op_tag: string; op: string; object: string; instance: string; state: string;
+  index_ver: number; timestamp: string; ver: { pool: number; epoch: number }; bilog_flags: number;
+  versioned: boolean; owner: string; owner_display_name: string;
+}
+
+export interface ReplicaBound { daemon_id: string; marker: string; time: string; items: { name: string; timestamp: string }[] }
+export interface OpState { client_id: string; op_id: string; object: string; state: string; timestamp: string }
+
+export class StoreError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS users (uid TEXT PRIMARY KEY, data TEXT NOT NULL, ver INTEGER NOT NULL, tag TEXT NOT NULL, mtime_us INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS access_keys (access_key TEXT PRIMARY KEY, uid TEXT NOT NULL, secret_key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, owner TEXT NOT NULL, bucket_id TEXT NOT NULL, data TEXT NOT NULL, ver INTEGER NOT NULL, tag TEXT NOT NULL, mtime_us INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS bucket_instances (key TEXT PRIMARY KEY, name TEXT NOT NULL, bucket_id TEXT NOT NULL, owner TEXT NOT NULL, data TEXT NOT NULL, ver INTEGER NOT NULL, tag TEXT NOT NULL, mtime_us INTEGER NOT NULL, index_ver INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS objects (instance TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL, content_type TEXT NOT NULL, meta TEXT NOT NULL, mtime_us INTEGER NOT NULL, file TEXT NOT NULL, PRIMARY KEY (instance, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mdlog (shard INTEGER NOT NULL, id TEXT NOT NULL, section TEXT NOT NULL, name TEXT NOT NULL, time_us INTEGER NOT NULL, status TEXT NOT NULL, ver INTEGER NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (shard, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS datalog (shard INTEGER NOT NULL, id TEXT NOT NULL, key TEXT NOT NULL, time_us INTEGER NOT NULL, PRIMARY KEY (shard, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bilog (instance TEXT NOT NULL, op_id TEXT NOT NULL, op TEXT NOT NULL, object TEXT NOT NULL, index_ver INTEGER NOT NULL, time_us INTEGER NOT NULL, op_tag TEXT NOT NULL, PRIMARY KEY (instance, op_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS locks (type TEXT NOT NULL, shard INTEGER NOT NULL, zone_id TEXT NOT NULL, locker_id TEXT NOT NULL, expires_ms INTEGER NOT NULL, PRIMARY KEY (type, shard));
+CREATE TABLE IF NOT EXISTS replica_log (type TEXT NOT NULL, entity TEXT NOT NULL, daemon_id TEXT NOT NULL, marker TEXT NOT NULL, time TEXT NOT NULL, items TEXT NOT NULL, PRIMARY KEY (type, entity));
+CREATE TABLE IF NOT EXISTS opstate (client_id TEXT NOT NULL, op_id TEXT NOT NULL, object TEXT NOT NULL, state TEXT NOT NULL, time_us INTEGER NOT NULL, PRIMARY KEY (client_id, op_id, object));
+`;
+
+function tag(): string {
+  return `_${randomBytes(12).toString('base64url')}`;
+}
+
+export class Store {
+  readonly db: Database.Database;
+  private readonly clock: MonotonicClock;
+  /** Last data-log entry time per bucket instance, for the data-log window. Memory only: after a
+   * restart the first change of every bucket is logged again, which is safe. */
+  private readonly lastDataLogUs = new Map<string, number>();
+
+  constructor(readonly opts: StoreOptions) {
+    this.db = new Database(join(opts.dataDir, 'zone.db'));
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a transaction the client was told about survives power loss, not just a process crash.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    this.clock = new MonotonicClock(this.counter('clock_us'));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // ---------- counters and time ----------
+
+  private counter(name: string): number {
+    const row = this.db.prepare('SELECT v FROM kv WHERE k = ?').get(name) as { v: number } | undefined;
+    return row?.v ?? 0;
+  }
+
+  private bump(name: string): number {
+    const row = this.db
+      .prepare('INSERT INTO kv (k, v) VALUES (?, 1) ON CONFLICT(k) DO UPDATE SET v = v + 1 RETURNING v')
+      .get(name) as { v: number };
+    return row.v;
+  }
+
+  /** A fresh, strictly increasing time, persisted so it keeps increasing across restarts. */
+  private tick(): number {
+    const us = this.clock.nowUs();
+    this.db.prepare('INSERT INTO kv (k, v) VALUES (\'clock_us\', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v').run(us);
+    return us;
+  }
+
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  newBucketId(): string {
+    return this.tx(() => `${this.opts.zoneName}.${4100 + this.bump('bucket_seq')}.1`);
+  }
+
+  // ---------- logs (called inside the transaction of the change) ----------
+
+  private appendMdlog(section: Section, name: string, status: 'write' | 'remove', ver: number, verTag: string): void {
+    // RGW hashes a bucket instance under its bucket, so an entrypoint and its instance share a shard
+    // and the agent sees them in order.
+    const hashKey = section === 'bucket.instance' ? name.split(':')[0] : name;
+    const hashSection = section === 'bucket.instance' ? 'bucket' : section;
+    const shard = metadataShard(hashSection, hashKey, this.opts.metadataLogShards);
+    const us = this.tick();
+    const id = logEntryId(us, this.bump('mdlog_seq'));
+    this.db
+      .prepare('INSERT INTO mdlog (shard, id, section, name, time_us, status, ver, tag) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(shard, id, section, name, us, status, ver, verTag);
+  }
+
+  private appendDatalog(bucket: string, instance: string, us: number): void {
+    const windowUs = this.opts.dataLogWindowSeconds * 1_000_000;
+    const last = this.lastDataLogUs.get(instance);
+    if (windowUs > 0 && last !== undefined && us - last < windowUs) return;
+    this.lastDataLogUs.set(instance, us);
+    const shard = dataShard(bucket, this.opts.dataLogShards);
+    const id = logEntryId(us, this.bump('datalog_seq'));
+    this.db.prepare('INSERT INTO datalog (shard, id, key, time_us) VALUES (?, ?, ?, ?)').run(shard, id, instance, us);
+  }
+
+  private appendBilog(bucket: string, instance: string, op: 'write' | 'del', object: string): void {
+    const row = this.db
+      .prepare('UPDATE bucket_instances SET index_ver = index_ver + 1 WHERE key = ? RETURNING index_ver')
+      .get(instance) as { index_ver: number } | undefined;
+    if (!row) throw new StoreError(404, 'NoSuchBucket', `bucket instance ${instance} does not exist`);
+    const us = this.tick();
+    this.db
+      .prepare('INSERT INTO bilog (instance, op_id, op, object, index_ver, time_us, op_tag) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(instance, bilogOpId(row.index_ver), op, object, row.index_ver, us, tag());
+    this.appendDatalog(bucket, instance, us);
+  }
+
+  // ---------- users ----------
+
+  getUser(uid: string): { data: UserData; ver: number; tag: string; mtime_us: number } | undefined {
+    const row = this.db.prepare('SELECT data, ver, tag, mtime_us FROM users WHERE uid = ?').get(uid) as
+      | { data: string; ver: number; tag: string; mtime_us: number }
+      | undefined;
+    return row ? { ...row, data: JSON.parse(row.data) as UserData } : undefined;
+  }
+
+  lookupKey(accessKey: string): { uid: string; secretKey: string; system: boolean } | undefined {
+    const row = this.db
+      .prepare('SELECT k.uid, k.secret_key, u.data FROM access_keys k JOIN users u ON u.uid = k.uid WHERE k.access_key = ?')
+      .get(accessKey) as { uid: string; secret_key: string; data: string } | undefined;
+    if (!row) return undefined;
+    const data = JSON.parse(row.data) as UserData;
+    if (data.suspended) return undefined;
+    return { uid: row.uid, secretKey: row.secret_key, system: data.system === 'true' };
+  }
+
+  /** Creates or replaces a user (and its keys) and logs the change. */
+  putUser(data: UserData, ver?: { ver: number; tag: string; mtime_us?: number }): void {
+    this.tx(() => {
+      for (const k of data.keys) {
+        const owner = this.db.prepare('SELECT uid FROM access_keys WHERE access_key = ?').get(k.access_key) as { uid: string } | undefined;
+        if (owner && owner.uid !== data.user_id) {
+          throw new StoreError(409, 'KeyExists', `access key is already used by another user`);
+        }
+      }
+      const prev = this.getUser(data.user_id);
+      const v = ver ?? { ver: (prev?.ver ?? 0) + 1, tag: prev?.tag ?? tag() };
+      const us = this.tick();
+      this.db
+        .prepare('INSERT INTO users (uid, data, ver, tag, mtime_us) VALUES (?, ?, ?, ?, ?) ON CONFLICT(uid) DO UPDATE SET data = excluded.data, ver = excluded.ver, tag = excluded.tag, mtime_us = excluded.mtime_us')
+        .run(data.user_id, JSON.stringify(data), v.ver, v.tag, v.mtime_us ?? us);
+      this.db.prepare('DELETE FROM access_keys WHERE uid = ?').run(data.user_id);
+      const ins = this.db.prepare('INSERT INTO access_keys (access_key, uid, secret_key) VALUES (?, ?, ?)');
+      for (const k of data.keys) ins.run(k.access_key, data.user_id, k.secret_key);
+      this.appendMdlog('user', data.user_id, 'write', v.ver, v.tag);
+    });
+  }
+
+  deleteUser(uid: string): boolean {
+    return this.tx(() => {
+      const prev = this.getUser(uid);
+      if (!prev) return false;
+      this.db.prepare('DELETE FROM access_keys WHERE uid = ?').run(uid);
+      this.db.prepare('DELETE FROM users WHERE uid = ?').run(uid);
+      this.appendMdlog('user', uid, 'remove', prev.ver, prev.tag);
+      return true;
+    });
+  }
+
+  userOwnsBuckets(uid: string): boolean {
+    return this.db.prepare('SELECT 1 FROM buckets WHERE owner = ? LIMIT 1').get(uid) !== undefined;
+  }
+
+  // ---------- buckets ----------
+
+  getBucket(name: string): BucketRow | undefined {
+    const row = this.db.prepare('SELECT name, owner, bucket_id, data FROM buckets WHERE name = ?').get(name) as
+      | { name: string; owner: string; bucket_id: string; data: string }
+      | undefined;
+    if (!row) return undefined;
+    const data = JSON.parse(row.data) as { creation_us?: number };
+    return { name: row.name, owner: row.owner, bucket_id: row.bucket_id, instance: `${row.name}:${row.bucket_id}`, creation_us: data.creation_us ?? 0 };
+  }
+
+  listBuckets(owner?: string): BucketRow[] {
+    const rows = (owner === undefined
+      ? this.db.prepare('SELECT name FROM buckets ORDER BY name').all()
+      : this.db.prepare('SELECT name FROM buckets WHERE owner = ? ORDER BY name').all(owner)) as { name: string }[];
+    return rows.map((r) => this.getBucket(r.name)).filter((b): b is BucketRow => b !== undefined);
+  }
+
+  /** S3 CreateBucket: a new instance and an entrypoint, instance logged first. */
+  createBucket(name: string, owner: string): BucketRow {
+    return this.tx(() => {
+      if (this.getBucket(name)) throw new StoreError(409, 'BucketAlreadyExists', `bucket ${name} exists`);
+      const bucketId = this.newBucketId();
+      const us = this.tick();
+      const created = isoFromUs(us);
+      const bucket = { name, marker: bucketId, bucket_id: bucketId, tenant: '', explicit_placement: { data_pool: '', data_extra_pool: '', index_pool: '' } };
+      this.putInstanceDoc(`${name}:${bucketId}`, {
+        bucket_info: {
+          bucket, creation_time: created, owner, flags: 0, zonegroup: this.opts.zonegroup,
+          placement_rule: 'default-placement', has_instance_obj: 'true', num_shards: 0, bi_shard_hash_type: 0,
+          requester_pays: 'false', has_website: 'false', swift_versioning: 'false', swift_ver_location: '', index_type: 0,
+        },
+        attrs: [],
+      });
+      this.putBucketDoc(name, { bucket, owner, creation_time: created, linked: 'true', has_bucket_info: 'false' });
+      return this.getBucket(name)!;
+    });
+  }
+
+  /** S3 DeleteBucket: refuses a non-empty bucket; removes entrypoint and instance. */
+  deleteBucket(name: string): void {
+    this.tx(() => {
+      const b = this.getBucket(name);
+      if (!b) throw new StoreError(404, 'NoSuchBucket', `no bucket ${name}`);
+      if (this.db.prepare('SELECT 1 FROM objects WHERE instance = ? LIMIT 1').get(b.instance)) {
+        throw new StoreError(409, 'BucketNotEmpty', `bucket ${name} is not empty`);
+      }
+      this.removeMetadata('bucket', name);
+      this.removeMetadata('bucket.instance', b.instance);
+    });
+  }
+
+  private putBucketDoc(name: string, data: Record<string, unknown>, ver?: { ver: number; tag: string; mtime_us?: number }): void {
+    const bucket = data.bucket as { bucket_id?: unknown } | undefined;
+    const owner = data.owner;
+    if (typeof bucket?.bucket_id !== 'string' || typeof owner !== 'string') {
+      throw new StoreError(400, 'InvalidArgument', 'bucket metadata needs data.bucket.bucket_id and data.owner');
+    }
+    const prev = this.db.prepare('SELECT ver, tag FROM buckets WHERE name = ?').get(name) as { ver: number; tag: string } | undefined;
+    const v = ver ?? { ver: (prev?.ver ?? 0) + 1, tag: prev?.tag ?? tag() };
+    const us = this.tick();
+    const stored = { ...data, creation_us: (data.creation_us as number | undefined) ?? us };
+    this.db
+      .prepare('INSERT INTO buckets (name, owner, bucket_id, data, ver, tag, mtime_us) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, bucket_id = excluded.bucket_id, data = excluded.data, ver = excluded.ver, tag = excluded.tag, mtime_us = excluded.mtime_us')
+      .run(name, owner, bucket.bucket_id, JSON.stringify(stored), v.ver, v.tag, v.mtime_us ?? us);
+    this.appendMdlog('bucket', name, 'write', v.ver, v.tag);
+  }
+
+  private putInstanceDoc(key: string, data: Record<string, unknown>, ver?: { ver: number; tag: string; mtime_us?: number }): void {
+    const info = data.bucket_info as { bucket?: { name?: unknown; bucket_id?: unknown }; owner?: unknown } | undefined;
+    const name = info?.bucket?.name;
+    const bucketId = info?.bucket?.bucket_id;
+    if (typeof name !== 'string' || typeof bucketId !== 'string' || typeof info?.owner !== 'string' || key !== `${name}:${bucketId}`) {
+      throw new StoreError(400, 'InvalidArgument', 'bucket.instance metadata needs data.bucket_info.bucket.{name,bucket_id} matching the key, and an owner');
+    }
+    const prev = this.db.prepare('SELECT ver, tag FROM bucket_instances WHERE key = ?').get(key) as { ver: number; tag: string } | undefined;
+    const v = ver ?? { ver: (prev?.ver ?? 0) + 1, tag: prev?.tag ?? tag() };
+    const us = this.tick();
+    this.db
+      .prepare('INSERT INTO bucket_instances (key, name, bucket_id, owner, data, ver, tag, mtime_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, data = excluded.data, ver = excluded.ver, tag = excluded.tag, mtime_us = excluded.mtime_us')
+      .run(key, name, bucketId, info.owner, JSON.stringify(data), v.ver, v.tag, v.mtime_us ?? us);
+    this.appendMdlog('bucket.instance', key, 'write', v.ver, v.tag);
+  }
+
+  instanceExists(instance: string): boolean {
+    return this.db.prepare('SELECT 1 FROM bucket_instances WHERE key = ?').get(instance) !== undefined;
+  }
+
+  // ---------- generic metadata (the /admin/metadata API) ----------
+
+  metadataKeys(section: Section, marker: string | undefined, max: number): { keys: string[]; truncated: boolean } {
+    const table = section === 'user' ? 'users' : section === 'bucket' ? 'buckets' : 'bucket_instances';
+    const col = section === 'user' ? 'uid' : section === 'bucket' ? 'name' : 'key';
+    const rows = this.db
+      .prepare(`SELECT ${col} AS k FROM ${table} WHERE ${col} > ? ORDER BY ${col} LIMIT ?`)
+      .all(marker ?? '', max + 1) as { k: string }[];
+    return { keys: rows.slice(0, max).map((r) => r.k), truncated: rows.length > max };
+  }
+
+  getMetadata(section: Section, key: string): MetadataDoc | undefined {
+    const q = section === 'user'
+      ? 'SELECT data, ver, tag, mtime_us FROM users WHERE uid = ?'
+      : section === 'bucket'
+        ? 'SELECT data, ver, tag, mtime_us FROM buckets WHERE name = ?'
+        : 'SELECT data, ver, tag, mtime_us FROM bucket_instances WHERE key = ?';
+    const row = this.db.prepare(q).get(key) as { data: string; ver: number; tag: string; mtime_us: number } | undefined;
+    if (!row) return undefined;
+    const data = JSON.parse(row.data) as Record<string, unknown>;
+    delete data.creation_us;
+    return { key: `${section}:${key}`, ver: { tag: row.tag, ver: row.ver }, mtime: isoFromUs(row.mtime_us), data };
+  }
+
+  /** Stores a metadata document as another zone sent it (keeping its version), and logs it. */
+  putMetadata(section: Section, key: string, doc: { data?: unknown; ver?: unknown; mtime?: unknown }): void {
+    if (typeof doc.data !== 'object' || doc.data === null || Array.isArray(doc.data)) {
+      throw new StoreError(400, 'InvalidArgument', 'metadata body needs a "data" object');
+    }
+    const data = doc.data as Record<string, unknown>;
+    const verIn = doc.ver as { tag?: unknown; ver?: unknown } | undefined;
+    const ver = typeof verIn?.ver === 'number' && typeof verIn.tag === 'string' ? { ver: verIn.ver, tag: verIn.tag } : undefined;
+    this.tx(() => {
+      if (section === 'user') {
+        const u = data as Partial<UserData>;
+        if (typeof u.user_id !== 'string' || u.user_id !== key) throw new StoreError(400, 'InvalidArgument', 'user metadata needs data.user_id equal to the key');
+        const keys = Array.isArray(u.keys) ? u.keys.filter((k): k is UserKey => typeof k?.access_key === 'string' && typeof k?.secret_key === 'string') : [];
+        this.putUser({
+          ...u, user_id: key, display_name: String(u.display_name ?? key), email: String(u.email ?? ''),
+          suspended: Number(u.suspended ?? 0), max_buckets: Number(u.max_buckets ?? 1000), keys,
+          system: u.system === 'true' ? 'true' : 'false',
+        }, ver);
+      } else if (section === 'bucket') {
+        this.putBucketDoc(key, data, ver);
+      } else {
+        this.putInstanceDoc(key, data, ver);
+      }
+    });
+  }
+
+  /** Removes a metadata entry; for a bucket instance also its objects (returned so files can go). */
+  removeMetadata(section: Section, key: string): { found: boolean; files: string[] } {
+    return this.tx(() => {
+      if (section === 'user') return { found: this.deleteUser(key), files: [] };
+      const table = section === 'bucket' ? 'buckets' : 'bucket_instances';
+      const col = section === 'bucket' ? 'name' : 'key';
+      const prev = this.db.prepare(`SELECT ver, tag FROM ${table} WHERE ${col} = ?`).get(key) as { ver: number; tag: string } | undefined;
+      if (!prev) return { found: false, files: [] };
+      let files: string[] = [];
+      if (section === 'bucket.instance') {
+        files = (this.db.prepare('SELECT file FROM objects WHERE instance = ?').all(key) as { file: string }[]).map((r) => r.file);
+        this.db.prepare('DELETE FROM objects WHERE instance = ?').run(key);
+      }
+      this.db.prepare(`DELETE FROM ${table} WHERE ${col} = ?`).run(key);
+      this.appendMdlog(section, key, 'remove', prev.ver, prev.tag);
+      return { found: true, files };
+    });
+  }
+
+  // ---------- objects ----------
+
+  getObject(instance: string, key: string): ObjectRow | undefined {
+    return this.db.prepare('SELECT * FROM objects WHERE instance = ? AND key = ?').get(instance, key) as ObjectRow | undefined;
+  }
+
+  /**
+   * Points the index at a new, already durable file. Returns the file it replaced (to unlink after
+   * the commit). mtime defaults to now; a remote copy passes the source's mtime.
+   */
+  commitObject(bucket: BucketRow, o: Omit<ObjectRow, 'instance' | 'mtime_us'> & { mtime_us?: number }): { replaced?: string; mtime_us: number } {
+    return this.tx(() => {
+      if (!this.instanceExists(bucket.instance)) throw new StoreError(404, 'NoSuchBucket', `bucket ${bucket.name} does not exist`);
+      const prev = this.getObject(bucket.instance, o.key);
+      const mtime = o.mtime_us ?? this.tick();
+      this.db
+        .prepare('INSERT INTO objects (instance, key, size, etag, content_type, meta, mtime_us, file) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(instance, key) DO UPDATE SET size = excluded.size, etag = excluded.etag, content_type = excluded.content_type, meta = excluded.meta, mtime_us = excluded.mtime_us, file = excluded.file')
+        .run(bucket.instance, o.key, o.size, o.etag, o.content_type, o.meta, mtime, o.file);
+      this.appendBilog(bucket.name, bucket.instance, 'write', o.key);
+      return { replaced: prev?.file, mtime_us: mtime };
+    });
+  }
+
+  deleteObject(bucket: BucketRow, key: string): { file?: string } {
+    return this.tx(() => {
+      const prev = this.getObject(bucket.instance, key);
+      if (!prev) return {};
+      this.db.prepare('DELETE FROM objects WHERE instance = ? AND key = ?').run(bucket.instance, key);
+      this.appendBilog(bucket.name, bucket.instance, 'del', key);
+      return { file: prev.file };
+    });
+  }
+
+  /** Keys in [from, ...) with the prefix, in byte order, for ListObjects. */
+  scanObjects(instance: string, prefix: string, after: string | undefined, fromInclusive: string | undefined, limit: number): ObjectRow[] {
+    const conds = ['instance = ?'];
+    const args: (string | number)[] = [instance];
+    if (after !== undefined) { conds.push('key > ?'); args.push(after); }
+    if (fromInclusive !== undefined) { conds.push('key >= ?'); args.push(fromInclusive); }
+    if (prefix) { conds.push('key >= ?'); args.push(prefix); }
+    args.push(limit);
+    const rows = this.db.prepare(`SELECT * FROM objects WHERE ${conds.join(' AND ')} ORDER BY key LIMIT ?`).all(...args) as ObjectRow[];
+    // Rows past the prefix range end the scan; checked here because a LIKE would need escaping.
+    const out: ObjectRow[] = [];
+    for (const r of rows) {
+      if (!r.key.startsWith(prefix)) break;
+      out.push(r);
+    }
+    return out;
+  }
+
+  allObjectFiles(): Set<string> {
+    return new Set((this.db.prepare('SELECT file FROM objects').all() as { file: string }[]).map((r) => r.file));
+  }
+
+  // ---------- log reads ----------
+
+  logShards(type: LogType): number {
+    return type === 'metadata' ? this.opts.metadataLogShards : this.opts.dataLogShards;
+  }
+
+  listMdlog(shard: number, marker: string | undefined, max: number): { entries: MdLogEntry[]; truncated: boolean } {
+    const rows = this.db
+      .prepare('SELECT * FROM mdlog WHERE shard = ? AND id > ? ORDER BY id LIMIT ?')
+      .all(shard, isStartMarker(marker) ? '' : marker, max + 1) as { id: string; section: string; name: string; time_us: number; status: string; ver: number; tag: string }[];
+    return {
+      truncated: rows.length > max,
+      entries: rows.slice(0, max).map((r) => ({
+        id: r.id, section: r.section, name: r.name, timestamp: isoFromUs(r.time_us),
+        data: { read_version: { tag: '', ver: 0 }, write_version: { tag: r.tag, ver: r.ver }, status: { status: r.status } },
+      })),
+    };
+  }
+
+  listDatalog(shard: number, marker: string | undefined, max: number): { entries: (DataLogEntry & { id: string })[]; truncated: boolean } {
+    const rows = this.db
+      .prepare('SELECT * FROM datalog WHERE shard = ? AND id > ? ORDER BY id LIMIT ?')
+      .all(shard, isStartMarker(marker) ? '' : marker, max + 1) as { id: string; key: string; time_us: number }[];
+    return {
+      truncated: rows.length > max,
+      entries: rows.slice(0, max).map((r) => ({ id: r.id, entity_type: 'bucket' as const, key: r.key, timestamp: isoFromUs(r.time_us) })),
+    };
+  }
+
+  logShardInfo(type: LogType, shard: number): { marker: string; last_update: string } {
+    const table = type === 'metadata' ? 'mdlog' : 'datalog';
+    const row = this.db.prepare(`SELECT id, time_us FROM ${table} WHERE shard = ? ORDER BY id DESC LIMIT 1`).get(shard) as { id: string; time_us: number } | undefined;
+    return row ? { marker: row.id, last_update: isoFromUs(row.time_us) } : { marker: '', last_update: '0.000000' };
+  }
+
+  trimLog(type: LogType, shard: number, upTo: string): void {
+    const table = type === 'metadata' ? 'mdlog' : 'datalog';
+    this.db.prepare(`DELETE FROM ${table} WHERE shard = ? AND id <= ?`).run(shard, upTo);
+  }
+
+  listBilog(instance: string, marker: string | undefined, max: number): BilogEntry[] {
+    const rows = this.db
+      .prepare('SELECT * FROM bilog WHERE instance = ? AND op_id > ? ORDER BY op_id LIMIT ?')
+      .all(instance, isStartMarker(marker) ? '' : marker, max) as { op_id: string; op: string; object: string; index_ver: number; time_us: number; op_tag: string }[];
+    return rows.map((r) => ({
+      op_id: r.op_id, op_tag: r.op_tag, op: r.op, object: r.object, instance: '', state: 'complete', index_ver: r.index_ver,
+      timestamp: isoFromUs(r.time_us), ver: { pool: 1, epoch: r.index_ver }, bilog_flags: 0, versioned: false, owner: '', owner_display_name: '',
+    }));
+  }
+
+  bilogInfo(instance: string): { bucket_ver: string; master_ver: string; max_marker: string; syncstopped: string } | undefined {
+    const inst = this.db.prepare('SELECT index_ver FROM bucket_instances WHERE key = ?').get(instance) as { index_ver: number } | undefined;
+    if (!inst) return undefined;
+    const last = this.db.prepare('SELECT op_id FROM bilog WHERE instance = ? ORDER BY op_id DESC LIMIT 1').get(instance) as { op_id: string } | undefined;
+    return { bucket_ver: String(inst.index_ver), master_ver: '0', max_marker: last?.op_id ?? '', syncstopped: 'false' };
+  }
+
+  trimBilog(instance: string, upTo: string): void {
+    this.db.prepare('DELETE FROM bilog WHERE instance = ? AND op_id <= ?').run(instance, upTo);
+  }
+
+  // ---------- shard locks ----------
+
+  /** Exclusive lease; the same locker renews it. Returns false when another locker holds it. */
+  lock(type: string, shard: number, zoneId: string, lockerId: string, seconds: number, nowMs = Date.now()): boolean {
+    return this.tx(() => {
+      const cur = this.db.prepare('SELECT zone_id, locker_id, expires_ms FROM locks WHERE type = ? AND shard = ?').get(type, shard) as
+        | { zone_id: string; locker_id: string; expires_ms: number }
+        | undefined;
+      if (cur && cur.expires_ms > nowMs && (cur.locker_id !== lockerId || cur.zone_id !== zoneId)) return false;
+      this.db
+        .prepare('INSERT INTO locks (type, shard, zone_id, locker_id, expires_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT(type, shard) DO UPDATE SET zone_id = excluded.zone_id, locker_id = excluded.locker_id, expires_ms = excluded.expires_ms')
+        .run(type, shard, zoneId, lockerId, nowMs + seconds * 1000);
+      return true;
+    });
+  }
+
+  /** Releases a lock this locker holds; false when it does not hold it (expired or another's). */
+  unlock(type: string, shard: number, zoneId: string, lockerId: string, nowMs = Date.now()): boolean {
+    const r = this.db
+      .prepare('DELETE FROM locks WHERE type = ? AND shard = ? AND zone_id = ? AND locker_id = ? AND expires_ms > ?')
+      .run(type, shard, zoneId, lockerId, nowMs);
+    return r.changes > 0;
+  }
+
+  // ---------- replica log (sync bounds) ----------
+
+  getBound(type: string, entity: string): ReplicaBound | undefined {
+    const row = this.db.prepare('SELECT daemon_id, marker, time, items FROM replica_log WHERE type = ? AND entity = ?').get(type, entity) as
+      | { daemon_id: string; marker: string; time: string; items: string }
+      | undefined;
+    return row ? { ...row, items: JSON.parse(row.items) as ReplicaBound['items'] } : undefined;
+  }
+
+  /** One entity per record, as cls_replica_log: another daemon id gets a conflict. */
+  setBound(type: string, entity: string, b: ReplicaBound): void {
+    this.tx(() => {
+      const cur = this.getBound(type, entity);
+      if (cur && cur.daemon_id !== b.daemon_id) throw new StoreError(409, 'BucketAlreadyExists', `bound is held by daemon ${cur.daemon_id}`);
+      this.db
+        .prepare('INSERT INTO replica_log (type, entity, daemon_id, marker, time, items) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(type, entity) DO UPDATE SET daemon_id = excluded.daemon_id, marker = excluded.marker, time = excluded.time, items = excluded.items')
+        .run(type, entity, b.daemon_id, b.marker, b.time, JSON.stringify(b.items));
+    });
+  }
+
+  deleteBound(type: string, entity: string, daemonId: string): void {
+    this.tx(() => {
+      const cur = this.getBound(type, entity);
+      if (cur && cur.daemon_id !== daemonId) throw new StoreError(409, 'BucketAlreadyExists', `bound is held by daemon ${cur.daemon_id}`);
+      this.db.prepare('DELETE FROM replica_log WHERE type = ? AND entity = ?').run(type, entity);
+    });
+  }
+
+  // ---------- op state ----------
+
+  setOpState(clientId: string, opId: string, object: string, state: string): void {
+    this.db
+      .prepare('INSERT INTO opstate (client_id, op_id, object, state, time_us) VALUES (?, ?, ?, ?, ?) ON CONFLICT(client_id, op_id, object) DO UPDATE SET state = excluded.state, time_us = excluded.time_us')
+      .run(clientId, opId, object, state, Date.now() * 1000);
+  }
+
+  getOpState(clientId?: string, opId?: string, object?: string): OpState[] {
+    const conds: string[] = [];
+    const args: string[] = [];
+    if (clientId !== undefined) { conds.push('client_id = ?'); args.push(clientId); }
+    if (opId !== undefined) { conds.push('op_id = ?'); args.push(opId); }
+    if (object !== undefined) { conds.push('object = ?'); args.push(object); }
+    const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
+    const rows = this.db.prepare(`SELECT * FROM opstate ${where} ORDER BY time_us LIMIT 1000`).all(...args) as { client_id: string; op_id: string; object: string; state: string; time_us: number }[];
+    return rows.map((r) => ({ client_id: r.client_id, op_id: r.op_id, object: r.object, state: r.state, timestamp: isoFromUs(r.time_us) }));
+  }
+
+  deleteOpState(clientId: string, opId: string, object: string): boolean {
+    return this.db.prepare('DELETE FROM opstate WHERE client_id = ? AND op_id = ? AND object = ?').run(clientId, opId, object).changes > 0;
+  }
+
+  /** Op state is only useful while an agent may still poll it; old records are dropped. */
+  pruneOpState(olderThanMs: number): void {
+    this.db.prepare('DELETE FROM opstate WHERE time_us < ?').run((Date.now() - olderThanMs) * 1000);
+  }
+}
