@@ -134,7 +134,7 @@ export class Store {
   }
 
   newBucketId(): string {
-    return this.tx(() => `${this.opts.zoneName}.${4100 + this.bump('bucket_seq')}.1`);
+    return this.tx(() => `${this.opts.zoneName}.${4099 + this.bump('bucket_seq')}.1`);
   }
 
   // ---------- logs (called inside the transaction of the change) ----------
