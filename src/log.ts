@@ -5,7 +5,7 @@
 import winston from 'winston';
 
 export type LogFormat = 'text' | 'json';
-export interface LoggerOptions { level?: string; format?: LogFormat; secrets?: string[] }
+export interface LoggerOptions { level?: string; format?: LogFormat; secrets?: string[]; file?: string }
 
 const SIG_PATTERNS: [RegExp, string][] = [
   [/(Signature=)[0-9a-f]{64}/g, '$1<redacted>'],
@@ -31,6 +31,9 @@ export function createLogger(opts: LoggerOptions = {}): winston.Logger {
   return winston.createLogger({
     level: opts.level ?? 'info',
     format,
-    transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] })],
+    transports: [
+      new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }),
+      ...(opts.file ? [new winston.transports.File({ filename: opts.file })] : []),
+    ],
   });
 }

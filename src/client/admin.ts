@@ -1,0 +1,167 @@
+/** Typed RGW admin API: region map, logs, locks, bounds (replica_log), metadata, op state. */
+import type { ZoneClient } from './http.js';
+import { NotFound } from './errors.js';
+
+export type LogType = 'metadata' | 'data';
+export type BoundType = LogType | 'bucket-index';
+
+export interface MdLogEntry { id: string; section: string; name: string; timestamp: string }
+export interface DataLogEntry { id?: string; key: string; timestamp: string }
+export interface LogPage<E> { marker: string; truncated: boolean; entries: E[] }
+export interface BilogEntry { op_id: string; op: string; object: string; instance?: string; state?: string; timestamp: string }
+export interface RetryItem { name: string; timestamp: string }
+export interface Bound { marker: string; items: RetryItem[] }
+export interface MetadataDoc { key: string; ver?: unknown; mtime?: unknown; data: Record<string, unknown> }
+
+const DAEMON_ID = 'radosgw-agent'; // RGW keeps one entity per record; the original agent's id lets both share progress.
+
+function entityParam(type: BoundType, entity: string): [string, string] {
+  return type === 'bucket-index' ? ['bucket-instance', entity] : ['id', entity];
+}
+
+export class AdminApi {
+  constructor(readonly client: ZoneClient) {}
+
+  regionMap(): Promise<unknown> {
+    return this.client.json('GET', '/admin/config');
+  }
+
+  async shardCount(type: LogType): Promise<number> {
+    const r = await this.client.json<{ num_objects: number }>('GET', '/admin/log', { query: [['type', type]] });
+    return r.num_objects;
+  }
+
+  async shardMarker(type: LogType, shard: number): Promise<string> {
+    const r = await this.client.json<{ marker: string }>('GET', '/admin/log', { query: [['info', undefined], ['type', type], ['id', String(shard)]] });
+    return r.marker;
+  }
+
+  async listLog<E extends MdLogEntry | DataLogEntry>(type: LogType, shard: number, marker: string, max: number): Promise<LogPage<E>> {
+    try {
+      return await this.client.json<LogPage<E>>('GET', '/admin/log', {
+        query: [['type', type], ['id', String(shard)], ['marker', marker || ' '], ['max-entries', String(max)]],
+      });
+    } catch (e) {
+      if (e instanceof NotFound) return { marker: '', truncated: false, entries: [] };
+      throw e;
+    }
+  }
+
+  async bilogMaxMarker(instance: string): Promise<string> {
+    try {
+      const r = await this.client.json<{ max_marker: string }>('GET', '/admin/log', { query: [['info', undefined], ['type', 'bucket-index'], ['bucket-instance', instance]] });
+      return r.max_marker;
+    } catch (e) {
+      if (e instanceof NotFound) return '';
+      throw e;
+    }
+  }
+
+  listBilog(instance: string, marker: string, max: number): Promise<BilogEntry[]> {
+    return this.client.json<BilogEntry[]>('GET', '/admin/log', {
+      query: [['type', 'bucket-index'], ['bucket-instance', instance], ['marker', marker || ' '], ['max-entries', String(max)]],
+    });
+  }
+
+  async lock(type: LogType, shard: number, zoneId: string, lockerId: string, seconds: number): Promise<void> {
+    await this.client.request('POST', '/admin/log', {
+      query: [['lock', undefined], ['type', type], ['id', String(shard)], ['length', String(seconds)], ['zone-id', zoneId], ['locker-id', lockerId]],
+    });
+  }
+
+  async unlock(type: LogType, shard: number, zoneId: string, lockerId: string): Promise<void> {
+    await this.client.request('POST', '/admin/log', {
+      query: [['unlock', undefined], ['type', type], ['id', String(shard)], ['zone-id', zoneId], ['locker-id', lockerId]],
+    });
+  }
+
+  async getBound(type: BoundType, entity: string): Promise<Bound | undefined> {
+    try {
+      const r = await this.client.json<{ marker: string; markers?: { items_in_progress?: RetryItem[] }[] }>('GET', '/admin/replica_log', {
+        query: [['bounds', undefined], ['type', type], entityParam(type, entity)],
+      });
+      const items = (r.markers ?? []).flatMap((m) => m.items_in_progress ?? []).map((i) => ({ name: i.name, timestamp: i.timestamp }));
+      return { marker: r.marker, items };
+    } catch (e) {
+      if (e instanceof NotFound) return undefined;
+      throw e;
+    }
+  }
+
+  async setBound(type: BoundType, entity: string, bound: Bound): Promise<void> {
+    await this.client.request('POST', '/admin/replica_log', {
+      query: [['work_bound', undefined], ['type', type], entityParam(type, entity), ['marker', bound.marker], ['time', '1970-01-01 00:00:00'], ['daemon_id', DAEMON_ID]],
+      body: JSON.stringify(bound.items),
+      headers: { 'content-type': 'application/json' },
+    });
+  }
+
+  metadataSections(): Promise<string[]> {
+    return this.client.json<string[]>('GET', '/admin/metadata');
+  }
+
+  /** Every key of a section, paged (Pacific) so memory stays bounded per page. */
+  async *metadataKeys(section: string, pageSize = 1000): AsyncGenerator<string> {
+    let marker = '';
+    for (;;) {
+      const q: [string, string | undefined][] = [['max-entries', String(pageSize)]];
+      if (marker) q.push(['marker', marker]);
+      let r: string[] | { keys: string[]; truncated: string | boolean; marker?: string };
+      try {
+        r = await this.client.json('GET', `/admin/metadata/${section}`, { query: q });
+      } catch (e) {
+        if (e instanceof NotFound) return;
+        throw e;
+      }
+      if (Array.isArray(r)) {
+        yield* r;
+        return;
+      }
+      yield* r.keys;
+      const truncated = r.truncated === true || r.truncated === 'true';
+      if (!truncated || !r.marker) return;
+      marker = r.marker;
+    }
+  }
+
+  /** The raw metadata document (re-sent verbatim to the other zone), or undefined when gone. */
+  async getMetadata(section: string, key: string): Promise<Buffer | undefined> {
+    try {
+      return (await this.client.request('GET', `/admin/metadata/${section}`, { query: [['key', key]] })).body;
+    } catch (e) {
+      if (e instanceof NotFound) return undefined;
+      throw e;
+    }
+  }
+
+  async putMetadata(section: string, key: string, doc: Buffer): Promise<void> {
+    await this.client.request('PUT', `/admin/metadata/${section}`, { query: [['key', key]], body: doc, headers: { 'content-type': 'application/json' } });
+  }
+
+  async deleteMetadata(section: string, key: string): Promise<void> {
+    try {
+      await this.client.request('DELETE', `/admin/metadata/${section}`, { query: [['key', key]] });
+    } catch (e) {
+      if (!(e instanceof NotFound)) throw e;
+    }
+  }
+
+  /** The state a destination recorded for a remote copy, or undefined when it has none. */
+  async opState(clientId: string, opId: string, object: string): Promise<string | undefined> {
+    try {
+      const r = await this.client.json<{ state: string }[]>('GET', '/admin/opstate', { query: [['client-id', clientId], ['op-id', opId], ['object', object]] });
+      return r[0]?.state;
+    } catch (e) {
+      if (e instanceof NotFound) return undefined;
+      throw e;
+    }
+  }
+
+  async deleteOpState(clientId: string, opId: string, object: string): Promise<void> {
+    try {
+      await this.client.request('DELETE', '/admin/opstate', { query: [['client-id', clientId], ['op-id', opId], ['object', object]] });
+    } catch (e) {
+      if (!(e instanceof NotFound)) throw e;
+    }
+  }
+}

@@ -1,0 +1,79 @@
+/** S3 object calls the agent makes: listing for full sync, remote copy, delete. */
+import { XMLParser } from 'fast-xml-parser';
+import type { ZoneClient } from './http.js';
+import { s3Encode } from './sign.js';
+import { NotFound, NotModified } from './errors.js';
+
+export interface ListedObject { key: string; etag: string; size: number }
+export interface ObjectPage { objects: ListedObject[]; truncated: boolean; next?: string }
+
+const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (name) => name === 'Contents' || name === 'CommonPrefixes' });
+
+export function objectPath(bucket: string, key: string): string {
+  return `/${s3Encode(bucket, false)}/${s3Encode(key, true)}`;
+}
+
+export type CopyOutcome = 'copied' | 'not-modified' | 'source-missing';
+
+export class S3Api {
+  constructor(readonly client: ZoneClient) {}
+
+  /** One page of ListObjects v1, keys after `marker` in byte order. */
+  async listObjects(bucket: string, marker: string, max = 1000): Promise<ObjectPage> {
+    const q: [string, string | undefined][] = [['max-keys', String(max)]];
+    if (marker) q.push(['marker', marker]);
+    const r = await this.client.request('GET', `/${s3Encode(bucket, false)}`, { query: q });
+    const doc = parser.parse(r.body.toString('utf8')) as { ListBucketResult?: { IsTruncated?: string; NextMarker?: string; Contents?: { Key: string; ETag: string; Size: string }[] } };
+    const res = doc.ListBucketResult ?? {};
+    const objects = (res.Contents ?? []).map((c) => ({ key: String(c.Key), etag: String(c.ETag).replace(/"/g, ''), size: Number(c.Size) }));
+    const truncated = res.IsTruncated === 'true';
+    return { objects, truncated, next: truncated ? (res.NextMarker ?? objects.at(-1)?.key) : undefined };
+  }
+
+  async *allObjects(bucket: string, pageSize = 1000): AsyncGenerator<ListedObject> {
+    let marker = '';
+    for (;;) {
+      let page: ObjectPage;
+      try {
+        page = await this.listObjects(bucket, marker, pageSize);
+      } catch (e) {
+        if (e instanceof NotFound) return; // bucket gone: nothing left to list
+        throw e;
+      }
+      yield* page.objects;
+      if (!page.truncated || !page.next) return;
+      marker = page.next;
+    }
+  }
+
+  /**
+   * Asks this (destination) zone to pull bucket/key from `sourceZone`. Keeps the request open for
+   * as long as the copy takes, up to `timeoutMs`.
+   */
+  async remoteCopy(bucket: string, key: string, sourceZone: string, clientId: string, opId: string, timeoutMs: number): Promise<CopyOutcome> {
+    try {
+      await this.client.request('PUT', objectPath(bucket, key), {
+        query: [['rgwx-source-zone', sourceZone], ['rgwx-client-id', clientId], ['rgwx-op-id', opId], ['rgwx-copy-if-newer', 'true']],
+        headers: { 'x-amz-copy-source': `${s3Encode(bucket, false)}/${s3Encode(key, true)}` },
+        headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs,
+        accept: [304],
+      }).then((r) => {
+        if (r.status === 304) throw new NotModified(304, '', this.client.endpoint, 'PUT', bucket);
+      });
+      return 'copied';
+    } catch (e) {
+      if (e instanceof NotModified) return 'not-modified';
+      // NoSuchBucket is about the destination (its bucket metadata is not there yet), not the source.
+      if (e instanceof NotFound && e.code !== 'NoSuchBucket') return 'source-missing';
+      throw e;
+    }
+  }
+
+  async deleteObject(bucket: string, key: string): Promise<void> {
+    try {
+      await this.client.request('DELETE', objectPath(bucket, key));
+    } catch (e) {
+      if (!(e instanceof NotFound)) throw e;
+    }
+  }
+}

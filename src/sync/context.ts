@@ -1,0 +1,54 @@
+/** Everything one agent process shares while syncing a source zone into a destination zone. */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { AdminApi } from '../client/admin.js';
+import type { S3Api } from '../client/s3.js';
+import type { ResolvedZones } from '../client/zonemap.js';
+import type { AgentConfig } from '../config.js';
+import type { BoundStore } from './bounds.js';
+import { RetryBackoff } from '../worker/retry.js';
+
+export interface SyncLogger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+  debug(msg: string): void;
+}
+
+export interface SyncStats {
+  metadataSynced: number;
+  metadataRemoved: number;
+  objectsCopied: number;
+  objectsUnchanged: number;
+  objectsDeleted: number;
+  failures: number;
+  lockBusy: number;
+  locksLost: number;
+}
+
+export function newStats(): SyncStats {
+  return { metadataSynced: 0, metadataRemoved: 0, objectsCopied: 0, objectsUnchanged: 0, objectsDeleted: 0, failures: 0, lockBusy: 0, locksLost: 0 };
+}
+
+export interface SyncContext {
+  cfg: AgentConfig;
+  src: AdminApi;
+  dst: AdminApi;
+  srcS3: S3Api;
+  dstS3: S3Api;
+  zones: ResolvedZones;
+  bounds: BoundStore;
+  log: SyncLogger;
+  stats: SyncStats;
+  backoff: RetryBackoff;
+  /** host:pid:<random>: unique per process, so two agents on one host never share an id. */
+  lockerId: string;
+  nextOpId(): string;
+  clientId: string;
+}
+
+export function agentIdentity(): { lockerId: string; nextOpId: () => string } {
+  const lockerId = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  let counter = 0;
+  return { lockerId, nextOpId: () => `${lockerId}:${++counter}` };
+}

@@ -1,0 +1,131 @@
+/**
+ * Full sync: snapshot every log shard's marker first, then list and copy everything, then store
+ * the snapshots as bounds (with whatever failed as retry items). Incremental sync then replays
+ * only what changed since the snapshot: nothing written during the listing is missed.
+ */
+import type { SyncContext } from './context.js';
+import { mdlogShard, syncMetadataKeys } from './metadata.js';
+import { syncKeys } from './data.js';
+import { dataShard } from './shard.js';
+import { withShardLock } from './shardlock.js';
+import { forEachLimit } from '../worker/pool.js';
+import type { ShardLock } from '../worker/lock.js';
+import type { LogType } from '../client/admin.js';
+import { laterMarker } from './bounds.js';
+
+export interface FullSyncSummary {
+  failedMetadata: string[];
+  failedBuckets: string[];
+  failedObjects: number;
+  busyShards: number;
+}
+
+async function snapshot(ctx: SyncContext, type: LogType, shards: number): Promise<string[]> {
+  const markers = new Array<string>(shards).fill('');
+  await forEachLimit(markers.keys(), 16, async (i) => {
+    markers[i] = await ctx.src.shardMarker(type, i);
+  });
+  return markers;
+}
+
+/** Writes a shard's bound after full sync: the snapshot, never behind what is already stored. */
+async function storeShardBound(ctx: SyncContext, type: LogType, shard: number, snap: string, failed: Set<string>, lock: ShardLock): Promise<void> {
+  const existing = await ctx.bounds.get(type, shard.toString());
+  const marker = laterMarker(snap, existing?.marker ?? '');
+  const keep = new Set((existing?.items ?? []).map((i) => i.name));
+  for (const f of failed) keep.add(f);
+  if (!lock.valid()) return;
+  await ctx.bounds.set(type, shard.toString(), { marker, items: [...keep].map((name) => ({ name, timestamp: new Date().toISOString() })) });
+}
+
+export async function fullSyncMetadata(ctx: SyncContext, summary: FullSyncSummary): Promise<void> {
+  const shards = await ctx.src.shardCount('metadata');
+  const snap = await snapshot(ctx, 'metadata', shards);
+  const sections = new Set(await ctx.src.metadataSections());
+  const byShard = new Map<number, [string, string][]>();
+  for (const section of ['user', 'bucket.instance', 'bucket']) {
+    if (!sections.has(section)) continue;
+    for await (const key of ctx.src.metadataKeys(section)) {
+      const s = mdlogShard(section, key, shards);
+      if (!byShard.has(s)) byShard.set(s, []);
+      byShard.get(s)!.push([section, key]);
+    }
+  }
+  ctx.log.info(`full sync: ${[...byShard.values()].reduce((n, v) => n + v.length, 0)} metadata entries in ${byShard.size} of ${shards} shards`);
+  await forEachLimit([...Array(shards).keys()], ctx.cfg.numWorkers, async (shard) => {
+    const outcome = await withShardLock(ctx, 'metadata', shard, async (lock) => {
+      const failed = await syncMetadataKeys(ctx, byShard.get(shard) ?? [], lock.signal);
+      summary.failedMetadata.push(...failed);
+      await storeShardBound(ctx, 'metadata', shard, snap[shard], failed, lock);
+    });
+    if (outcome === 'busy') summary.busyShards++;
+  });
+}
+
+async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: ShardLock, summary: FullSyncSummary): Promise<string | undefined> {
+  const doc = await ctx.src.getMetadata('bucket', bucket);
+  if (!doc) return undefined; // removed since it was listed
+  const id = (JSON.parse(doc.toString('utf8')) as { data?: { bucket?: { bucket_id?: string } } }).data?.bucket?.bucket_id;
+  if (!id) throw new Error(`bucket ${bucket} has no bucket_id in its metadata`);
+  const instance = `${bucket}:${id}`;
+  // Snapshot before listing: changes made while we list are replayed from the bucket-index log.
+  const snap = await ctx.src.bilogMaxMarker(instance);
+  const failed = new Set<string>();
+  let batch: string[] = [];
+  const flush = async () => {
+    for (const f of await syncKeys(ctx, bucket, batch, lock.signal)) failed.add(f);
+    batch = [];
+  };
+  for await (const o of ctx.srcS3.allObjects(bucket)) {
+    batch.push(o.key);
+    if (batch.length >= ctx.cfg.maxEntries) await flush();
+    if (lock.signal.aborted) throw new Error(`lost the lock during full sync of ${bucket}`);
+  }
+  await flush();
+  summary.failedObjects += failed.size;
+  const existing = await ctx.bounds.get('bucket-index', instance);
+  if (!lock.valid()) throw new Error(`lost the lock during full sync of ${bucket}`);
+  const keep = new Set([...(existing?.items ?? []).map((i) => i.name), ...failed]);
+  await ctx.bounds.set('bucket-index', instance, { marker: laterMarker(snap, existing?.marker ?? ''), items: [...keep].map((name) => ({ name, timestamp: new Date().toISOString() })) });
+  return keep.size > 0 ? instance : undefined;
+}
+
+export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary): Promise<void> {
+  const shards = await ctx.src.shardCount('data');
+  const snap = await snapshot(ctx, 'data', shards);
+  const byShard = new Map<number, string[]>();
+  let buckets = 0;
+  for await (const b of ctx.src.metadataKeys('bucket')) {
+    const s = dataShard(b, shards);
+    if (!byShard.has(s)) byShard.set(s, []);
+    byShard.get(s)!.push(b);
+    buckets++;
+  }
+  ctx.log.info(`full sync: ${buckets} buckets in ${byShard.size} of ${shards} data shards`);
+  await forEachLimit([...Array(shards).keys()], ctx.cfg.numWorkers, async (shard) => {
+    const outcome = await withShardLock(ctx, 'data', shard, async (lock) => {
+      const failed = new Set<string>();
+      for (const bucket of byShard.get(shard) ?? []) {
+        try {
+          const owed = await fullSyncBucket(ctx, bucket, lock, summary);
+          if (owed) failed.add(owed);
+        } catch (e) {
+          failed.add(bucket);
+          ctx.stats.failures++;
+          ctx.log.warn(`full sync of bucket ${bucket}: ${(e as Error).message} (kept as a retry)`);
+        }
+      }
+      summary.failedBuckets.push(...failed);
+      await storeShardBound(ctx, 'data', shard, snap[shard], failed, lock);
+    });
+    if (outcome === 'busy') summary.busyShards++;
+  });
+}
+
+export async function fullSync(ctx: SyncContext): Promise<FullSyncSummary> {
+  const summary: FullSyncSummary = { failedMetadata: [], failedBuckets: [], failedObjects: 0, busyShards: 0 };
+  await fullSyncMetadata(ctx, summary);
+  if (!ctx.cfg.metadataOnly) await fullSyncData(ctx, summary);
+  return summary;
+}
+
