@@ -41,7 +41,14 @@ function stopOnSignal(zones: RunningZone[], onStop: (sig: string) => void): void
   process.on('SIGINT', stop);
 }
 
-async function serveZone(args: { realm: string; zone: string; dataDir: string; logLevel: string; logFormat?: LogFormat }): Promise<void> {
+function parseListen(listen: string | undefined): { host?: string; port?: number } {
+  if (listen === undefined) return {};
+  const m = /^(?:\[?([^\]]*)\]?:)?(\d+)$/.exec(listen);
+  if (!m || Number(m[2]) > 65535) fail(`--listen must be PORT or HOST:PORT (got "${listen}")`);
+  return { host: m[1] || undefined, port: Number(m[2]) };
+}
+
+async function serveZone(args: { realm: string; zone: string; dataDir: string; listen?: string; logLevel: string; logFormat?: LogFormat }): Promise<void> {
   let realm: Realm;
   try {
     realm = loadRealm(args.realm);
@@ -54,7 +61,7 @@ async function serveZone(args: { realm: string; zone: string; dataDir: string; l
   const { logger, log } = zoneLogger(args.logLevel, args.logFormat, realm, args.zone);
   let zone: RunningZone;
   try {
-    zone = await startZone({ realm, zoneName: args.zone, dataDir: args.dataDir, log });
+    zone = await startZone({ realm, zoneName: args.zone, dataDir: args.dataDir, log, ...parseListen(args.listen) });
   } catch (e) {
     if (e instanceof ZoneStartError || e instanceof RealmError) fail(e.message);
     throw e;
@@ -218,8 +225,9 @@ await yargs(hideBin(process.argv))
       (yy) => commonLogOptions(yy)
         .option('realm', { type: 'string', demandOption: true, describe: 'Realm file (YAML): zonegroup, master_zone, zones, system_user' })
         .option('zone', { type: 'string', demandOption: true, describe: 'Name of the zone to serve (a key under "zones")' })
-        .option('data-dir', { type: 'string', demandOption: true, describe: 'Directory for the SQLite index and object files' }),
-      (a) => serveZone({ realm: a.realm, zone: a.zone, dataDir: a.dataDir, logLevel: a.logLevel, logFormat: a.logFormat as LogFormat | undefined }),
+        .option('data-dir', { type: 'string', demandOption: true, describe: 'Directory for the SQLite index and object files' })
+        .option('listen', { type: 'string', describe: 'Listen on HOST:PORT instead of the endpoint\'s (when a proxy or load balancer owns the advertised endpoint)' }),
+      (a) => serveZone({ realm: a.realm, zone: a.zone, dataDir: a.dataDir, listen: a.listen, logLevel: a.logLevel, logFormat: a.logFormat as LogFormat | undefined }),
     ).demandCommand(1, 'name a zone subcommand: serve'),
   )
   .command('sync', 'Incremental sync daemon: full sync first when the destination has no bounds, then passes forever', (y) =>

@@ -20,6 +20,8 @@ export interface ZoneClientOptions {
   retries?: number;
   /** Base of the exponential backoff; tests shorten it. */
   backoffMs?: number;
+  /** Sent as User-Agent so gateway logs show which agent made a call. */
+  userAgent?: string;
   onRequest?: (info: { method: string; path: string; status?: number; attempt: number; ms: number; error?: string }) => void;
 }
 
@@ -97,7 +99,10 @@ export class ZoneClient {
       try {
         const r = await this.pool.request({
           method: method as 'GET', path: pathAndQuery, body,
-          headers: this.sign(method, pathAndQuery, { ...(o.headers ?? {}), ...(body ? { 'content-length': String(body.length) } : {}) }, body),
+          headers: {
+            ...this.sign(method, pathAndQuery, { ...(o.headers ?? {}), ...(body ? { 'content-length': String(body.length) } : {}) }, body),
+            ...(this.opts.userAgent ? { 'user-agent': this.opts.userAgent } : {}),
+          },
           headersTimeout: o.headersTimeoutMs, bodyTimeout: o.bodyTimeoutMs,
         });
         const buf = Buffer.from(await r.body.arrayBuffer());

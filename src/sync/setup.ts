@@ -12,9 +12,11 @@ export interface SyncSetup { ctx: SyncContext; close(): Promise<void> }
 
 export async function createSyncContext(cfg: AgentConfig, log: SyncLogger): Promise<SyncSetup> {
   const objectTimeoutMs = cfg.objectSyncTimeout * 1000;
+  const { lockerId, nextOpId } = agentIdentity();
+  const userAgent = `rgw-agent (${lockerId})`;
   const dstClient = new ZoneClient({
     endpoint: cfg.destination, credentials: { accessKey: cfg.destAccessKey, secretKey: cfg.destSecretKey }, signature: cfg.signature,
-    bodyTimeoutMs: objectTimeoutMs, connections: Math.max(8, cfg.numWorkers * cfg.objectConcurrency),
+    bodyTimeoutMs: objectTimeoutMs, connections: Math.max(8, cfg.numWorkers * cfg.objectConcurrency), userAgent,
   });
   const dst = new AdminApi(dstClient);
   let zones;
@@ -26,9 +28,8 @@ export async function createSyncContext(cfg: AgentConfig, log: SyncLogger): Prom
   }
   const srcClient = new ZoneClient({
     endpoint: zones.sourceEndpoint, credentials: { accessKey: cfg.srcAccessKey, secretKey: cfg.srcSecretKey }, signature: cfg.signature,
-    connections: Math.max(8, cfg.numWorkers * 4),
+    connections: Math.max(8, cfg.numWorkers * 4), userAgent,
   });
-  const { lockerId, nextOpId } = agentIdentity();
   const ctx: SyncContext = {
     cfg, src: new AdminApi(srcClient), dst, srcS3: new S3Api(srcClient), dstS3: new S3Api(dstClient), zones,
     bounds: new ReplicaLogBounds(dst), log, stats: newStats(), backoff: new RetryBackoff(), lockerId, nextOpId, clientId: 'rgw-agent',

@@ -24,8 +24,9 @@ export interface ZoneServerOptions {
   realm: Realm;
   zoneName: string;
   dataDir: string;
-  /** Overrides the endpoint's port (0 = ephemeral); tests use this. */
+  /** Overrides the endpoint's port (0 = ephemeral) and host: listen behind a proxy that owns the endpoint. */
   port?: number;
+  host?: string;
   log?: ZoneContext['log'];
 }
 
@@ -134,26 +135,40 @@ export async function startZone(opts: ZoneServerOptions): Promise<RunningZone> {
   };
 
   const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 300_000, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, handler);
+  const failedSockets = new WeakSet<object>();
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) return socket.destroy();
+    if (failedSockets.has(socket)) return; // the parser repeats its error for every later chunk
+    failedSockets.add(socket);
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    const answer = (): void => {
+      // Bytes after a complete request failed to parse: answer that request first, or the client
+      // takes this error for its answer (and its request is dropped, or worse, applied anyway).
+      const pending = (socket as unknown as { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (pending && !pending.writableFinished) {
+        if (pending.req.complete) return void pending.once('finish', answer);
+        if (pending.headersSent) return void socket.destroy();
+      }
+      if (!socket.writable) return void socket.destroy();
+      socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    answer();
   });
 
   const port = opts.port ?? zone.port;
+  const host = opts.host ?? zone.host;
   await new Promise<void>((resolve, reject) => {
     const onError = (e: NodeJS.ErrnoException) => {
       store.close();
-      reject(new ZoneStartError(e.code === 'EADDRINUSE' ? `port ${port} on ${zone.host} is already in use` : `cannot listen on ${zone.host}:${port}: ${e.message}`));
+      reject(new ZoneStartError(e.code === 'EADDRINUSE' ? `port ${port} on ${host} is already in use` : `cannot listen on ${host}:${port}: ${e.message}`));
     };
     server.once('error', onError);
-    server.listen(port, zone.host, () => {
+    server.listen(port, host, () => {
       server.off('error', onError);
       resolve();
     });
   });
   const actual = (server.address() as AddressInfo).port;
-  const url = `http://${zone.host.includes(':') ? `[${zone.host}]` : zone.host}:${actual}`;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
   return {
     url,
     port: actual,

@@ -1,0 +1,129 @@
+/**
+ * Two embedded zones as real processes, with a recording proxy owning the destination's advertised
+ * endpoint, plus the comparisons end-to-end tests assert on.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { XMLParser } from 'fast-xml-parser';
+import { freePort } from './realm.js';
+import { call } from './http.js';
+import { startProc, startZoneProc, type Proc } from './procs.js';
+import { startProxy, type Proxy } from './proxy.js';
+import { s3Encode } from '../../src/client/sign.js';
+
+export interface Creds { accessKey: string; secretKey: string }
+
+export interface Pair {
+  dir: string;
+  east: string;
+  west: string; // the advertised destination endpoint (the proxy)
+  westDirect: string;
+  proxy: Proxy;
+  sys: Creds;
+  zones: Proc[];
+  configFile(extra?: Record<string, string | number | boolean>): string;
+  agent(args: string[], extra?: Record<string, string | number | boolean>): Proc;
+  close(): Promise<void>;
+}
+
+export async function startPair(opts: { mdShards?: number; dataShards?: number } = {}): Promise<Pair> {
+  const dir = mkdtempSync(join(tmpdir(), 'rgw-agent-e2e-'));
+  const [eastPort, westPort, proxyPort] = [await freePort(), await freePort(), await freePort()];
+  const sys = { accessKey: `SYS${randomBytes(6).toString('hex').toUpperCase()}`, secretKey: randomBytes(24).toString('base64url') };
+  const realmFile = join(dir, 'realm.yaml');
+  writeFileSync(realmFile, [
+    'zonegroup: us',
+    'master_zone: us-east',
+    'zones:',
+    `  us-east: { endpoint: "http://127.0.0.1:${eastPort}" }`,
+    `  us-west: { endpoint: "http://127.0.0.1:${proxyPort}" }`,
+    `system_user: { uid: sync-agent, access_key: "${sys.accessKey}", secret_key: "${sys.secretKey}" }`,
+    `metadata_log_shards: ${opts.mdShards ?? 8}`,
+    `data_log_shards: ${opts.dataShards ?? 8}`,
+    '',
+  ].join('\n'));
+  const zones = [
+    await startZoneProc(realmFile, 'us-east', join(dir, 'east')),
+    await startZoneProc(realmFile, 'us-west', join(dir, 'west'), `127.0.0.1:${westPort}`),
+  ];
+  const proxy = await startProxy(westPort, proxyPort);
+  const agents: Proc[] = [];
+  let n = 0;
+  const pair: Pair = {
+    dir,
+    east: `http://127.0.0.1:${eastPort}`,
+    west: proxy.url,
+    westDirect: `http://127.0.0.1:${westPort}`,
+    proxy,
+    sys,
+    zones,
+    configFile(extra = {}) {
+      const file = join(dir, `agent-${++n}.yaml`);
+      const cfg: Record<string, string | number | boolean> = {
+        src_access_key: sys.accessKey, src_secret_key: sys.secretKey, dest_access_key: sys.accessKey, dest_secret_key: sys.secretKey,
+        destination: proxy.url, rgw_data_log_window: 0, incremental_sync_delay: 0, lock_timeout: 6, prepare_error_delay: 1, object_sync_timeout: 10,
+        ...extra,
+      };
+      writeFileSync(file, Object.entries(cfg).map(([k, v]) => `${k}: ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`).join('\n'));
+      return file;
+    },
+    agent(args, extra = {}) {
+      const p = startProc([...args, '-c', pair.configFile(extra), '--log-format', 'text', '--log-level', 'debug']);
+      agents.push(p);
+      return p;
+    },
+    async close() {
+      await Promise.all(agents.map((a) => a.kill('SIGKILL')));
+      await Promise.all(zones.map((z) => z.kill('SIGTERM')));
+      await proxy.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return pair;
+}
+
+export async function createUser(base: string, sys: Creds, uid: string): Promise<Creds> {
+  const r = await call(base, 'PUT', `/admin/user?uid=${uid}&display-name=${uid}`, sys);
+  if (r.status !== 200) throw new Error(`create user ${uid}: ${r.status} ${r.text}`);
+  const k = r.json<{ keys: { access_key: string; secret_key: string }[] }>().keys[0];
+  return { accessKey: k.access_key, secretKey: k.secret_key };
+}
+
+export function objPath(bucket: string, key: string): string {
+  return `/${s3Encode(bucket, false)}/${s3Encode(key, true)}`;
+}
+
+export async function put(base: string, who: Creds, bucket: string, key: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<void> {
+  const r = await call(base, 'PUT', objPath(bucket, key), who, { body, headers });
+  if (r.status !== 200) throw new Error(`PUT ${bucket}/${key}: ${r.status} ${r.text}`);
+}
+
+export async function del(base: string, who: Creds, bucket: string, key: string): Promise<void> {
+  const r = await call(base, 'DELETE', objPath(bucket, key), who);
+  if (r.status !== 204) throw new Error(`DELETE ${bucket}/${key}: ${r.status}`);
+}
+
+const xml = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (n) => n === 'Contents' });
+
+/** Everything a user would compare: users, buckets with owners, objects with size and ETag. */
+export async function zoneState(base: string, sys: Creds): Promise<Record<string, unknown>> {
+  const users = (await call(base, 'GET', '/admin/metadata/user', sys)).json<string[]>().sort();
+  const state: Record<string, unknown> = { users };
+  for (const b of (await call(base, 'GET', '/admin/metadata/bucket', sys)).json<string[]>().sort()) {
+    const meta = (await call(base, 'GET', `/admin/metadata/bucket?key=${encodeURIComponent(b)}`, sys)).json<{ data: { owner: string } }>();
+    const objects: string[] = [];
+    let marker = '';
+    for (;;) {
+      const r = await call(base, 'GET', `/${b}?max-keys=1000${marker ? `&marker=${s3Encode(marker, false)}` : ''}`, sys);
+      const doc = xml.parse(r.text) as { ListBucketResult: { IsTruncated: string; Contents?: { Key: string; ETag: string; Size: string }[] } };
+      const cs = doc.ListBucketResult.Contents ?? [];
+      objects.push(...cs.map((c) => `${c.Key} ${c.ETag} ${c.Size}`));
+      if (doc.ListBucketResult.IsTruncated !== 'true' || cs.length === 0) break;
+      marker = cs[cs.length - 1].Key;
+    }
+    state[`bucket:${b}`] = { owner: meta.data.owner, objects };
+  }
+  return state;
+}
