@@ -2,10 +2,6 @@
 /** rgw-agent command line. */
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { createLogger, type LogFormat } from './log.js';
 import { loadRealm, RealmError, type Realm } from './zone/realm.js';
 import { startZone, ZoneStartError, type RunningZone } from './zone/server.js';
@@ -14,6 +10,7 @@ import { createSyncContext } from './sync/setup.js';
 import { Syncer } from './sync/incremental.js';
 import type { FullSyncSummary } from './sync/full.js';
 import { AgentError } from './client/errors.js';
+import { runDemo } from './demo.js';
 
 /** Exit code for a configuration or start-up problem the operator must fix. */
 const EXIT_USAGE = 2;
@@ -70,42 +67,10 @@ async function serveZone(args: { realm: string; zone: string; dataDir: string; l
   stopOnSignal([zone], (sig) => logger.info(`${sig}: stopping zone ${args.zone}`));
 }
 
-async function demoRealm(args: { logLevel: string; logFormat?: LogFormat }): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'rgw-agent-demo-'));
-  const accessKey = `SYNC${randomBytes(8).toString('hex').toUpperCase()}`;
-  const secretKey = randomBytes(30).toString('base64url');
-  const realmFile = join(dir, 'realm.yaml');
-  writeFileSync(realmFile, [
-    'zonegroup: us',
-    'master_zone: us-east',
-    'zones:',
-    '  us-east: { endpoint: "http://127.0.0.1:8101" }',
-    '  us-west: { endpoint: "http://127.0.0.1:8102" }',
-    `system_user: { uid: sync-agent, access_key: "${accessKey}", secret_key: "${secretKey}" }`,
-    '',
-  ].join('\n'), { mode: 0o600 });
-  const realm = loadRealm(realmFile);
-  const { logger, log } = zoneLogger(args.logLevel, args.logFormat, realm, 'demo');
-  const zones: RunningZone[] = [];
-  try {
-    for (const z of realm.zones) zones.push(await startZone({ realm, zoneName: z.name, dataDir: join(dir, z.name), log }));
-  } catch (e) {
-    await Promise.all(zones.map((z) => z.close()));
-    fail(`${(e as Error).message} (the demo needs ports 8101 and 8102 free)`);
-  }
-  process.stdout.write([
-    '',
-    'Two embedded zones of zonegroup "us" are running:',
-    ...zones.map((z, i) => `  ${realm.zones[i].name.padEnd(8)} ${z.url}   data: ${join(dir, realm.zones[i].name)}`),
-    `Realm file: ${realmFile}`,
-    `System user: sync-agent, access key ${accessKey} (secret key in the realm file, mode 0600)`,
-    '',
-    'Try:  AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... aws --endpoint-url http://127.0.0.1:8101 s3 ls',
-    'The sync agent itself is not built yet (see README "Status"); this demo only serves the zones.',
-    'Press Ctrl-C to stop.',
-    '',
-  ].join('\n'));
-  stopOnSignal(zones, (sig) => logger.info(`${sig}: stopping the demo zones`));
+async function demo(args: { logLevel: string; logFormat?: LogFormat; objects: number; seconds: number; keep: boolean }): Promise<void> {
+  const logger = createLogger({ level: args.logLevel === 'info' ? 'warn' : args.logLevel, format: args.logFormat });
+  const ok = await runDemo({ objects: args.objects, seconds: args.seconds, keep: args.keep, log: logger, out: (line) => process.stdout.write(`${line}\n`) });
+  process.exitCode = ok ? 0 : 1;
 }
 
 /** Every config key is also a --kebab-case flag; flags win over the file. */
@@ -235,8 +200,12 @@ await yargs(hideBin(process.argv))
   (a) => runSync(a as unknown as Record<string, unknown> & { logLevel: string; once: boolean }))
   .command('full-sync', 'One-shot full sync; exit 0 when everything synced, 1 with a summary of what failed (kept as retries)', (y) => configOptions(y),
     (a) => runFullSync(a as unknown as Record<string, unknown> & { logLevel: string }))
-  .command('demo', 'Start two embedded zones (us-east, us-west) in a temp dir and print how to reach them', (y) => commonLogOptions(y),
-    (a) => demoRealm({ logLevel: a.logLevel, logFormat: a.logFormat as LogFormat | undefined }))
+  .command('demo', 'Two embedded zones in a temp dir: fill the source, full sync, incremental sync under writes and deletes, prove the destination equals the source', (y) =>
+    commonLogOptions(y)
+      .option('objects', { type: 'number', default: 300, describe: 'Objects to create on the source before the full sync' })
+      .option('seconds', { type: 'number', default: 5, describe: 'How long to keep writing and deleting during incremental sync' })
+      .option('keep', { type: 'boolean', default: false, describe: 'Keep the temp dir (zones\' data) afterwards' }),
+  (a) => demo({ logLevel: a.logLevel, logFormat: a.logFormat as LogFormat | undefined, objects: a.objects, seconds: a.seconds, keep: a.keep }))
   .demandCommand(1, 'name a command (see --help)')
   .strict()
   .fail((msg, err, y) => {

@@ -13,11 +13,7 @@ import { fullSync, type FullSyncSummary } from './full.js';
 
 export interface PassSummary { metadataShards: number; dataShards: number; busy: number; lost: number; pendingRetries: number }
 
-const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve) => {
-  if (signal?.aborted) return resolve();
-  const t = setTimeout(resolve, ms);
-  signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-});
+import { sleep } from '../worker/sleep.js';
 
 export class Syncer {
   private readonly state: Record<LogType, ShardState[]> = { metadata: [], data: [] };

@@ -8,10 +8,7 @@ import type { SyncContext } from './context.js';
 
 export type ObjectResult = 'copied' | 'unchanged' | 'deleted';
 
-const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve) => {
-  const t = setTimeout(resolve, ms);
-  signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-});
+import { sleep } from '../worker/sleep.js';
 
 export async function syncObject(ctx: SyncContext, bucket: string, key: string, signal?: AbortSignal): Promise<ObjectResult> {
   const opId = ctx.nextOpId();
