@@ -109,7 +109,11 @@ export async function startZone(opts: ZoneServerOptions): Promise<RunningZone> {
 
   const zc: ZoneContext = { store, files, realm: opts.realm, zone, log };
 
+  // Requests still being handled: close() lets them finish (bounded) before the store closes.
+  let inflight = 0;
+  const drained = new Set<() => void>();
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    inflight++;
     const requestId = newRequestId(zone.name);
     let admin = (req.url ?? '').startsWith('/admin');
     const run = async () => {
@@ -131,6 +135,8 @@ export async function startZone(opts: ZoneServerOptions): Promise<RunningZone> {
       sendError(res, err, { admin, requestId, zone: zone.name, method: req.method ?? 'GET' });
       // An unread request body would otherwise be parsed as the next request on this connection.
       if (!req.complete) req.resume();
+    }).finally(() => {
+      if (--inflight === 0) for (const d of drained) d();
     });
   };
 
@@ -174,13 +180,19 @@ export async function startZone(opts: ZoneServerOptions): Promise<RunningZone> {
     port: actual,
     context: zc,
     server,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => {
-          store.close();
-          resolve();
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inflight > 0) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(finish, 5_000);
+          function finish() { clearTimeout(t); drained.delete(finish); resolve(); }
+          drained.add(finish);
         });
-        server.closeAllConnections();
-      }),
+      }
+      server.closeAllConnections();
+      await closed;
+      store.close();
+    },
   };
 }
