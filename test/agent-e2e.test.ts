@@ -121,6 +121,24 @@ describe('agent end to end', () => {
     await equalZones(p, 'all synced after the fault cleared');
   });
 
+  it('a stuck copy times out and becomes a retry instead of hanging the shard', async () => {
+    p = await startPair({ dataShards: 2 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    assert.equal((await call(p.east, 'PUT', '/stuck-bucket', alice)).status, 200);
+    const daemon = p.agent(['sync'], { object_sync_timeout: 2 });
+    await daemon.waitFor('full sync');
+    await equalZones(p, 'initial sync');
+    let hanging = true;
+    p.proxy.fault = (req) => (hanging && req.method === 'PUT' && (req.url ?? '').startsWith('/stuck-bucket/stuck?') ? 'hang' : undefined);
+    await put(p.east, alice, 'stuck-bucket', 'stuck', 'eventually');
+    await put(p.east, alice, 'stuck-bucket', 'other', 'right away');
+    await until('the other key synced', async () => (await call(p.westDirect, 'GET', '/stuck-bucket/other', alice)).status === 200);
+    await daemon.waitFor(/object stuck-bucket\/stuck: .*kept as a retry/, 20_000);
+    hanging = false;
+    await until('the stuck key synced by a retry', async () => (await call(p.westDirect, 'GET', '/stuck-bucket/stuck', alice)).text === 'eventually', 30_000);
+    await equalZones(p, 'all synced');
+  });
+
   it('kill -9 mid-sync, restart: converges without replaying from the start', async () => {
     p = await startPair();
     const alice = await createUser(p.east, p.sys, 'alice');

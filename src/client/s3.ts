@@ -7,7 +7,8 @@ import { NotFound, NotModified } from './errors.js';
 export interface ListedObject { key: string; etag: string; size: number }
 export interface ObjectPage { objects: ListedObject[]; truncated: boolean; next?: string }
 
-const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (name) => name === 'Contents' || name === 'CommonPrefixes' });
+// trimValues: false keeps keys with leading/trailing whitespace exact (and markers built from them).
+const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, trimValues: false, isArray: (name) => name === 'Contents' || name === 'CommonPrefixes' });
 
 export function objectPath(bucket: string, key: string): string {
   return `/${s3Encode(bucket, false)}/${s3Encode(key, true)}`;
@@ -56,6 +57,9 @@ export class S3Api {
         query: [['rgwx-source-zone', sourceZone], ['rgwx-client-id', clientId], ['rgwx-op-id', opId], ['rgwx-copy-if-newer', 'true']],
         headers: { 'x-amz-copy-source': `${s3Encode(bucket, false)}/${s3Encode(key, true)}` },
         headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs,
+        // One attempt: a copy that failed or timed out is checked against op state and otherwise
+        // becomes a retry item with its own backoff, instead of multiplying the object deadline.
+        idempotent: false,
         accept: [304],
       }).then((r) => {
         if (r.status === 304) throw new NotModified(304, '', this.client.endpoint, 'PUT', bucket);

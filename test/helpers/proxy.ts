@@ -11,7 +11,8 @@ export interface Proxy {
   url: string;
   port: number;
   seen: Seen[];
-  fault: ((req: IncomingMessage) => number | undefined) | undefined;
+  /** A status to answer instead of forwarding, or 'hang' to never answer (until close). */
+  fault: ((req: IncomingMessage) => number | 'hang' | undefined) | undefined;
   close(): Promise<void>;
 }
 
@@ -20,6 +21,11 @@ export async function startProxy(targetPort: number, listenPort = 0): Promise<Pr
   const server: Server = createServer((req, res) => {
     const record = (status: number) => p.seen.push({ method: req.method ?? '', url: req.url ?? '', status, agent: String(req.headers['user-agent'] ?? ''), t: Date.now() });
     const injected = p.fault?.(req);
+    if (injected === 'hang') {
+      record(0);
+      req.resume();
+      return;
+    }
     if (injected !== undefined) {
       req.resume();
       record(injected);
