@@ -11,6 +11,7 @@ import { Syncer } from './sync/incremental.js';
 import type { FullSyncSummary } from './sync/full.js';
 import { AgentError } from './client/errors.js';
 import { runDemo } from './demo.js';
+import { sleep } from './worker/sleep.js';
 
 /** Exit code for a configuration or start-up problem the operator must fix. */
 const EXIT_USAGE = 2;
@@ -155,12 +156,23 @@ async function runSync(a: Record<string, unknown> & { logLevel: string; logForma
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
-    await syncer.init();
-    if (syncer.needsFullSync || cfg.syncScope === 'full') {
-      log.info('the destination has no sync bounds yet: running a full sync first');
-      const summary = await syncer.fullSync();
-      if (summary.failedMetadata.length + summary.failedBuckets.length > 0) log.warn(`full sync left retries: ${describeSummary(summary)}`);
+    // Start-up survives zones that are down for a while: a daemon keeps trying, like a pass does.
+    for (let started = false; !started && !stop.signal.aborted;) {
+      try {
+        await syncer.init();
+        if (syncer.needsFullSync || cfg.syncScope === 'full') {
+          log.info(syncer.needsFullSync ? 'the destination has no sync bounds yet: running a full sync first' : 'sync_scope is full: running a full sync first');
+          const summary = await syncer.fullSync();
+          if (summary.failedMetadata.length + summary.failedBuckets.length > 0) log.warn(`full sync left retries: ${describeSummary(summary)}`);
+        }
+        started = true;
+      } catch (e) {
+        if (!(e instanceof AgentError) || a.once) throw e;
+        log.error(`cannot start syncing: ${e.message}; trying again in ${cfg.prepareErrorDelay}s`);
+        await sleep(cfg.prepareErrorDelay * 1000, stop.signal);
+      }
     }
+    if (stop.signal.aborted) return;
     if (a.once) {
       const s = await syncer.pass();
       log.info(`pass done: ${s.metadataShards} metadata and ${s.dataShards} data shards had work; ${s.pendingRetries} retry items pending; ${s.busy} shards busy`);
@@ -209,6 +221,10 @@ await yargs(hideBin(process.argv))
   .demandCommand(1, 'name a command (see --help)')
   .strict()
   .fail((msg, err, y) => {
+    if (err instanceof AgentError) {
+      process.stderr.write(`rgw-agent: ${err.message}\n`);
+      process.exit(1);
+    }
     if (err) throw err;
     process.stderr.write(`${y.help().toString()}\n\nrgw-agent: ${msg}\n`);
     process.exit(EXIT_USAGE);
