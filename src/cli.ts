@@ -6,12 +6,15 @@ import { createLogger, type LogFormat } from './log.js';
 import { loadRealm, RealmError, type Realm } from './zone/realm.js';
 import { startZone, ZoneStartError, type RunningZone } from './zone/server.js';
 import { buildConfig, CONFIG_KEYS, ConfigError, readConfigFile, type AgentConfig } from './config.js';
-import { createSyncContext } from './sync/setup.js';
+import { createSyncContext, type SyncSetup } from './sync/setup.js';
 import { Syncer } from './sync/incremental.js';
 import type { FullSyncSummary } from './sync/full.js';
 import { AgentError } from './client/errors.js';
 import { runDemo } from './demo.js';
 import { sleep } from './worker/sleep.js';
+import { Stopped } from './worker/pool.js';
+import { collectStatus, formatStatus } from './sync/status.js';
+import { AgentMetrics } from './metrics.js';
 
 /** Exit code for a configuration or start-up problem the operator must fix. */
 const EXIT_USAGE = 2;
@@ -105,19 +108,54 @@ function describeSummary(s: FullSyncSummary): string {
   return `${s.failedMetadata.length} metadata entries, ${s.failedBuckets.length} buckets (${s.failedObjects} objects) failed; ${s.busyShards} shards were locked by another agent`;
 }
 
-async function runFullSync(a: Record<string, unknown> & { logLevel: string; logFormat?: LogFormat }): Promise<void> {
+interface AgentRun { cfg: AgentConfig; log: ReturnType<typeof createLogger>; setup: SyncSetup; stop: AbortSignal }
+
+/**
+ * Shared start of the agent commands: config, logger, clients, and graceful stop. The first
+ * SIGTERM/SIGINT stops new work and lets work in flight finish (up to stop_timeout); bounds only
+ * ever cover finished work, so a second signal, or the timeout, may exit at once.
+ */
+async function startAgent(a: Record<string, unknown> & { logLevel: string; logFormat?: LogFormat }, what: string): Promise<AgentRun> {
   const cfg = loadAgentConfig(a);
   const log = agentLogger(cfg, a);
-  let setup;
+  const stop = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (++signals > 1) {
+      log.warn(`${sig} again: exiting now; nothing is lost (bounds only cover finished work)`);
+      process.exit(0);
+    }
+    log.info(`${sig}: stopping ${what}: no new work; letting work in flight finish (up to ${cfg.stopTimeout}s)`);
+    stop.abort(new Error('stopping'));
+    setTimeout(() => {
+      log.warn(`work in flight did not finish within ${cfg.stopTimeout}s; exiting; unfinished work was not recorded and will be redone`);
+      process.exit(0);
+    }, cfg.stopTimeout * 1000).unref();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  let setup: SyncSetup;
   try {
-    setup = await createSyncContext(cfg, log);
+    setup = await createSyncContext(cfg, log, stop.signal);
   } catch (e) {
     if (e instanceof AgentError) fail(e.message);
     throw e;
   }
+  return { cfg, log, setup, stop: stop.signal };
+}
+
+async function runFullSync(a: Record<string, unknown> & { logLevel: string; logFormat?: LogFormat }): Promise<void> {
+  const { log, setup, stop } = await startAgent(a, 'the full sync');
   try {
     const t0 = Date.now();
-    const summary = await new Syncer(setup.ctx).fullSync();
+    let summary: FullSyncSummary;
+    try {
+      summary = await new Syncer(setup.ctx).fullSync();
+    } catch (e) {
+      if (!(e instanceof Stopped) || !stop.aborted) throw e;
+      log.info('full sync stopped; finished work is recorded. "rgw-agent sync" (or full-sync again) resumes the shards that did not finish');
+      return;
+    }
     const st = setup.ctx.stats;
     const failed = summary.failedMetadata.length + summary.failedBuckets.length + summary.busyShards;
     log.info(`full sync finished in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${st.metadataSynced} metadata entries, ${st.objectsCopied} objects copied, ${st.objectsUnchanged} unchanged, ${st.objectsDeleted} deleted`);
@@ -133,54 +171,76 @@ async function runFullSync(a: Record<string, unknown> & { logLevel: string; logF
 }
 
 async function runSync(a: Record<string, unknown> & { logLevel: string; logFormat?: LogFormat; once?: boolean }): Promise<void> {
+  const { cfg, log, setup, stop } = await startAgent(a, 'sync');
+  const syncer = new Syncer(setup.ctx);
+  let metrics: AgentMetrics | undefined;
+  let metricsServer: { url: string; close(): Promise<void> } | undefined;
+  if (cfg.metricsPort !== undefined) {
+    metrics = new AgentMetrics(setup.ctx.stats, Math.max(120_000, (cfg.incrementalSyncDelay * 10 + cfg.objectSyncTimeout) * 1000));
+    metrics.attach(syncer);
+    try {
+      metricsServer = await metrics.serve(cfg.metricsHost, cfg.metricsPort);
+    } catch (e) {
+      await setup.close();
+      fail(`cannot serve metrics on ${cfg.metricsHost}:${cfg.metricsPort}: ${(e as Error).message}`);
+    }
+    log.info(`metrics on ${metricsServer.url}/metrics, health on ${metricsServer.url}/healthz`);
+  }
+  try {
+    // Start-up survives zones that are down for a while: a daemon keeps trying, like a pass does.
+    for (let started = false; !started && !stop.aborted;) {
+      try {
+        await syncer.init();
+        if (syncer.needsFullSync || cfg.syncScope === 'full') {
+          log.info(cfg.syncScope === 'full' ? 'sync_scope is full: running a full sync first' : 'shards without sync bounds on the destination: running a full sync of those first');
+          if (metrics) metrics.health.phase = 'full-sync';
+          const summary = await syncer.fullSync(cfg.syncScope === 'full');
+          if (summary.failedMetadata.length + summary.failedBuckets.length > 0) log.warn(`full sync left retries: ${describeSummary(summary)}`);
+        }
+        started = true;
+      } catch (e) {
+        if (e instanceof Stopped && stop.aborted) break;
+        if (!(e instanceof AgentError) || a.once) throw e;
+        log.error(`cannot start syncing: ${e.message}; trying again in ${cfg.prepareErrorDelay}s`);
+        await sleep(cfg.prepareErrorDelay * 1000, stop);
+      }
+    }
+    if (!stop.aborted) {
+      if (a.once) {
+        const s = await syncer.pass();
+        log.info(`pass done: ${s.metadataShards} metadata and ${s.dataShards} data shards had work; ${s.pendingRetries} retry items pending; ${s.busy} shards busy`);
+      } else {
+        if (metrics) metrics.health.phase = 'incremental';
+        await syncer.run(stop, (s) => {
+          metrics?.passDone(s);
+          if (s.metadataShards + s.dataShards > 0) log.info(`pass: ${s.metadataShards} metadata and ${s.dataShards} data shards synced in ${(s.durationMs / 1000).toFixed(2)}s; ${s.pendingRetries} retry items pending${s.busy ? `; ${s.busy} shards busy (another agent)` : ''}`);
+        }, (e) => metrics?.passFailed(e));
+      }
+    }
+    if (stop.aborted) log.info('stopped: finished work is recorded, locks released');
+  } finally {
+    await metricsServer?.close();
+    await setup.close();
+  }
+}
+
+async function runStatus(a: Record<string, unknown> & { logLevel: string; logFormat?: LogFormat; json?: boolean }): Promise<void> {
   const cfg = loadAgentConfig(a);
-  const log = agentLogger(cfg, a);
-  let setup;
+  const log = createLogger({ level: a.logLevel === 'info' ? 'warn' : a.logLevel, format: a.logFormat, secrets: [cfg.srcSecretKey, cfg.destSecretKey] });
+  let setup: SyncSetup;
   try {
     setup = await createSyncContext(cfg, log);
   } catch (e) {
     if (e instanceof AgentError) fail(e.message);
     throw e;
   }
-  const syncer = new Syncer(setup.ctx);
-  const stop = new AbortController();
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (++signals > 1) {
-      log.warn(`${sig} again: exiting now (bounds only ever cover finished work)`);
-      process.exit(130);
-    }
-    log.info(`${sig}: finishing the current pass, then stopping`);
-    stop.abort();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
   try {
-    // Start-up survives zones that are down for a while: a daemon keeps trying, like a pass does.
-    for (let started = false; !started && !stop.signal.aborted;) {
-      try {
-        await syncer.init();
-        if (syncer.needsFullSync || cfg.syncScope === 'full') {
-          log.info(syncer.needsFullSync ? 'the destination has no sync bounds yet: running a full sync first' : 'sync_scope is full: running a full sync first');
-          const summary = await syncer.fullSync();
-          if (summary.failedMetadata.length + summary.failedBuckets.length > 0) log.warn(`full sync left retries: ${describeSummary(summary)}`);
-        }
-        started = true;
-      } catch (e) {
-        if (!(e instanceof AgentError) || a.once) throw e;
-        log.error(`cannot start syncing: ${e.message}; trying again in ${cfg.prepareErrorDelay}s`);
-        await sleep(cfg.prepareErrorDelay * 1000, stop.signal);
-      }
-    }
-    if (stop.signal.aborted) return;
-    if (a.once) {
-      const s = await syncer.pass();
-      log.info(`pass done: ${s.metadataShards} metadata and ${s.dataShards} data shards had work; ${s.pendingRetries} retry items pending; ${s.busy} shards busy`);
-    } else {
-      await syncer.run(stop.signal, (s) => {
-        if (s.metadataShards + s.dataShards > 0) log.info(`pass: ${s.metadataShards} metadata and ${s.dataShards} data shards synced; ${s.pendingRetries} retry items pending${s.busy ? `; ${s.busy} shards busy (another agent)` : ''}`);
-      });
-    }
+    const report = await collectStatus(setup.ctx);
+    process.stdout.write(a.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
+    process.exitCode = report.caught_up ? 0 : 1;
+  } catch (e) {
+    if (e instanceof AgentError) fail(`cannot read sync status: ${e.message}`);
+    throw e;
   } finally {
     await setup.close();
   }
@@ -212,6 +272,9 @@ await yargs(hideBin(process.argv))
   (a) => runSync(a as unknown as Record<string, unknown> & { logLevel: string; once: boolean }))
   .command('full-sync', 'One-shot full sync; exit 0 when everything synced, 1 with a summary of what failed (kept as retries)', (y) => configOptions(y),
     (a) => runFullSync(a as unknown as Record<string, unknown> & { logLevel: string }))
+  .command('status', 'Sync status like "radosgw-admin sync status": shards caught up / behind / with retries; exit 0 caught up, 1 behind, 2 error', (y) =>
+    configOptions(y).option('json', { type: 'boolean', default: false, describe: 'One JSON document for machines' }),
+  (a) => runStatus(a as unknown as Record<string, unknown> & { logLevel: string; json: boolean }))
   .command('demo', 'Two embedded zones in a temp dir: fill the source, full sync, incremental sync under writes and deletes, prove the destination equals the source', (y) =>
     commonLogOptions(y)
       .option('objects', { type: 'number', default: 300, describe: 'Objects to create on the source before the full sync' })

@@ -26,6 +26,9 @@ export interface AgentConfig {
   syncScope: 'full' | 'incremental';
   signature: 'v4' | 'v2';
   objectConcurrency: number;
+  stopTimeout: number;
+  metricsPort?: number;
+  metricsHost: string;
 }
 
 export class ConfigError extends Error {}
@@ -54,6 +57,9 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   sync_scope: { kind: 'scope', dflt: 'incremental', describe: 'full or incremental (what "sync" does when bounds exist)' },
   signature: { kind: 'signature', dflt: 'v4', describe: 'Request signing: v4 (default) or v2 for legacy gateways' },
   object_concurrency: { kind: 'posint', dflt: 16, describe: 'Objects copied in parallel within one batch' },
+  stop_timeout: { kind: 'posint', dflt: 30, describe: 'Seconds in-flight work may take to finish after SIGTERM/SIGINT' },
+  metrics_port: { kind: 'nonnegint', describe: 'Serve Prometheus /metrics and /healthz on this port (127.0.0.1 unless metrics_host)' },
+  metrics_host: { kind: 'string', dflt: '127.0.0.1', describe: 'Address for the metrics server (0.0.0.0 for all)' },
 };
 
 const ENV: Record<string, string> = {
@@ -161,5 +167,8 @@ export function buildConfig(file: Record<string, unknown>, flags: Record<string,
     syncScope: merged.sync_scope as 'full' | 'incremental',
     signature: merged.signature as 'v4' | 'v2',
     objectConcurrency: merged.object_concurrency as number,
+    stopTimeout: merged.stop_timeout as number,
+    metricsPort: merged.metrics_port as number | undefined,
+    metricsHost: merged.metrics_host as string,
   };
 }

@@ -18,6 +18,7 @@ import { syncMetadataShard, mdlogShard } from '../src/sync/metadata.js';
 import { syncDataShard } from '../src/sync/data.js';
 import { dataShard } from '../src/sync/shard.js';
 import { RetryBackoff } from '../src/worker/retry.js';
+import { Stopped } from '../src/worker/pool.js';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -86,8 +87,7 @@ describe('sync internals', () => {
     await new Promise<void>((resolve) => lock.signal.addEventListener('abort', () => resolve(), { once: true }));
     proxy.fault = undefined;
     assert.equal(lock.valid(), false);
-    const state = await syncMetadataShard(ctx, shard, lock);
-    assert.equal(state.marker, '');
+    await assert.rejects(syncMetadataShard(ctx, shard, lock), Stopped);
     const afterSync = await call(west.url, 'GET', `/admin/replica_log?bounds&type=metadata&id=${shard}`, sys());
     assert.equal(afterSync.status, 404, 'no bound written without the lock');
     await lock.release();

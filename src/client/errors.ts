@@ -1,5 +1,10 @@
 /** Typed failures of a call to a zone. Messages name the endpoint and never carry credentials. */
-export class AgentError extends Error {}
+export class AgentError extends Error {
+  constructor(message?: string) {
+    super(message);
+    this.name = new.target.name; // "NotFound: ..." rather than "Error: ..." in logs
+  }
+}
 
 export class HttpError extends AgentError {
   constructor(

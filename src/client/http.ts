@@ -96,13 +96,14 @@ export class ZoneClient {
     let lastErr: unknown;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const t0 = Date.now();
+      // Signed outside the try: a request that cannot be signed is a local error, not an unreachable zone.
+      const headers = {
+        ...this.sign(method, pathAndQuery, { ...(o.headers ?? {}), ...(body ? { 'content-length': String(body.length) } : {}) }, body),
+        ...(this.opts.userAgent ? { 'user-agent': this.opts.userAgent } : {}),
+      };
       try {
         const r = await this.pool.request({
-          method: method as 'GET', path: pathAndQuery, body,
-          headers: {
-            ...this.sign(method, pathAndQuery, { ...(o.headers ?? {}), ...(body ? { 'content-length': String(body.length) } : {}) }, body),
-            ...(this.opts.userAgent ? { 'user-agent': this.opts.userAgent } : {}),
-          },
+          method: method as 'GET', path: pathAndQuery, body, headers,
           headersTimeout: o.headersTimeoutMs, bodyTimeout: o.bodyTimeoutMs,
         });
         const buf = Buffer.from(await r.body.arrayBuffer());

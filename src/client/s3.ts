@@ -6,6 +6,8 @@ import { NotFound, NotModified } from './errors.js';
 
 export interface ListedObject { key: string; etag: string; size: number }
 export interface ObjectPage { objects: ListedObject[]; truncated: boolean; next?: string }
+/** What HEAD tells about an object: size, ETag (unquoted), Content-Type and user metadata (x-amz-meta-* names without the prefix, lower case). */
+export interface ObjectHead { size: number; etag: string; contentType: string; meta: Record<string, string> }
 
 // trimValues: false keeps keys with leading/trailing whitespace exact (and markers built from them).
 const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, trimValues: false, isArray: (name) => name === 'Contents' || name === 'CommonPrefixes' });
@@ -15,6 +17,7 @@ export function objectPath(bucket: string, key: string): string {
 }
 
 export type CopyOutcome = 'copied' | 'not-modified' | 'source-missing';
+export interface CopyResult { outcome: CopyOutcome; bytes?: number }
 
 export class S3Api {
   constructor(readonly client: ZoneClient) {}
@@ -51,9 +54,9 @@ export class S3Api {
    * Asks this (destination) zone to pull bucket/key from `sourceZone`. Keeps the request open for
    * as long as the copy takes, up to `timeoutMs`.
    */
-  async remoteCopy(bucket: string, key: string, sourceZone: string, clientId: string, opId: string, timeoutMs: number): Promise<CopyOutcome> {
+  async remoteCopy(bucket: string, key: string, sourceZone: string, clientId: string, opId: string, timeoutMs: number): Promise<CopyResult> {
     try {
-      await this.client.request('PUT', objectPath(bucket, key), {
+      const r = await this.client.request('PUT', objectPath(bucket, key), {
         query: [['rgwx-source-zone', sourceZone], ['rgwx-client-id', clientId], ['rgwx-op-id', opId], ['rgwx-copy-if-newer', 'true']],
         headers: { 'x-amz-copy-source': `${s3Encode(bucket, false)}/${s3Encode(key, true)}` },
         headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs,
@@ -61,16 +64,34 @@ export class S3Api {
         // becomes a retry item with its own backoff, instead of multiplying the object deadline.
         idempotent: false,
         accept: [304],
-      }).then((r) => {
-        if (r.status === 304) throw new NotModified(304, '', this.client.endpoint, 'PUT', bucket);
       });
-      return 'copied';
+      if (r.status === 304) return { outcome: 'not-modified' };
+      const size = Number(r.headers['rgwx-object-size']);
+      return { outcome: 'copied', bytes: Number.isFinite(size) ? size : undefined };
     } catch (e) {
-      if (e instanceof NotModified) return 'not-modified';
+      if (e instanceof NotModified) return { outcome: 'not-modified' };
       // NoSuchBucket is about the destination (its bucket metadata is not there yet), not the source.
-      if (e instanceof NotFound && e.code !== 'NoSuchBucket') return 'source-missing';
+      if (e instanceof NotFound && e.code !== 'NoSuchBucket') return { outcome: 'source-missing' };
       throw e;
     }
+  }
+
+  /** HEAD of one object, or undefined when the object (or its bucket) does not exist. */
+  async headObject(bucket: string, key: string): Promise<ObjectHead | undefined> {
+    let r;
+    try {
+      r = await this.client.request('HEAD', objectPath(bucket, key));
+    } catch (e) {
+      if (e instanceof NotFound) return undefined;
+      throw e;
+    }
+    const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(',') : v ?? '');
+    const meta: Record<string, string> = {};
+    for (const [name, value] of Object.entries(r.headers)) {
+      const n = name.toLowerCase();
+      if (n.startsWith('x-amz-meta-')) meta[n.slice('x-amz-meta-'.length)] = one(value);
+    }
+    return { size: Number(one(r.headers['content-length']) || 0), etag: one(r.headers.etag).replace(/"/g, ''), contentType: one(r.headers['content-type']), meta };
   }
 
   async deleteObject(bucket: string, key: string): Promise<void> {

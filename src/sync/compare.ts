@@ -1,76 +1,224 @@
 /**
- * Compares two zones: users, buckets (with owners) and objects (key, size, ETag), walking both
- * sorted listings side by side so memory stays bounded by one page per zone.
+ * Compares two zones: users (with display name and email), buckets (with owners) and objects (key,
+ * size, ETag; and for objects equal in those, Content-Type and user metadata by HEAD on both zones).
+ * Object listings are walked side by side, so memory stays bounded by one page per zone plus the
+ * HEAD pairs in flight; user and bucket names are held in memory (metadata key lists).
  */
 import type { AdminApi } from '../client/admin.js';
-import type { ListedObject, S3Api } from '../client/s3.js';
+import { AgentError } from '../client/errors.js';
+import type { ListedObject, ObjectHead, S3Api } from '../client/s3.js';
 
 export interface ZoneApis { admin: AdminApi; s3: S3Api }
 export interface Difference { kind: 'user' | 'bucket' | 'object'; name: string; detail: string }
-export interface Comparison { users: number; buckets: number; objects: number; bytes: number; differences: Difference[] }
+export interface Comparison {
+  /** Users, buckets and objects (with their bytes) of the source that were compared. */
+  users: number;
+  buckets: number;
+  objects: number;
+  bytes: number;
+  /** The differences found, at most `maxDifferences` of them, sorted by kind and name. */
+  differences: Difference[];
+  /** Every difference found, including those beyond `maxDifferences`. */
+  differenceCount: number;
+  /** Objects whose Content-Type and user metadata were compared (by HEAD on both zones). */
+  metadataChecked: number;
+}
 
-async function collect(it: AsyncIterable<string>): Promise<string[]> {
+export interface CompareOptions {
+  /** Only this bucket (no users, no other buckets). It must exist on at least one zone. */
+  bucket?: string;
+  /** Differences kept in the result (default 1000); the rest are only counted. */
+  maxDifferences?: number;
+  /** HEAD both copies of every object equal in size and ETag and compare Content-Type and x-amz-meta-* (default true). */
+  checkMetadata?: boolean;
+  /** Compare objects at all (default true; false = users and buckets only). */
+  checkObjects?: boolean;
+  /** Metadata GETs / HEAD pairs in flight at once (default 16). */
+  concurrency?: number;
+  /** Keys per listing page (default 1000). */
+  pageSize?: number;
+}
+
+/** Runs at most `limit` tasks at once; the first failure stops new tasks and is thrown. */
+class Limiter {
+  private readonly running = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
+  constructor(private readonly limit: number) {}
+
+  /** Starts `fn` once a slot is free (waiting for one keeps the caller, and its memory, bounded). */
+  async run(fn: () => Promise<void>): Promise<void> {
+    while (this.running.size >= this.limit && !this.failure) await Promise.race(this.running);
+    if (this.failure) throw this.failure.error;
+    const p: Promise<void> = fn()
+      .catch((e: unknown) => { this.failure ??= { error: e }; })
+      .finally(() => { this.running.delete(p); });
+    this.running.add(p);
+  }
+
+  /** Waits until nothing runs; throws the first failure. */
+  async drain(): Promise<void> {
+    while (this.running.size > 0) await Promise.all([...this.running]);
+    if (this.failure) throw this.failure.error;
+  }
+}
+
+/** Both settle before either failure is thrown, so nothing is left in flight. */
+async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
+  return [x.value, y.value];
+}
+
+async function sortedKeys(admin: AdminApi, section: string): Promise<string[]> {
   const out: string[] = [];
-  for await (const x of it) out.push(x);
+  for await (const x of admin.metadataKeys(section)) out.push(x);
   return out.sort();
 }
 
-async function owner(admin: AdminApi, bucket: string): Promise<string | undefined> {
-  const doc = await admin.getMetadata('bucket', bucket);
-  return doc ? (JSON.parse(doc.toString('utf8')) as { data?: { owner?: string } }).data?.owner : undefined;
+async function metadataData(admin: AdminApi, section: string, key: string): Promise<Record<string, unknown> | undefined> {
+  const doc = await admin.getMetadata(section, key);
+  if (!doc) return undefined;
+  try {
+    return (JSON.parse(doc.toString('utf8')) as { data?: Record<string, unknown> }).data ?? {};
+  } catch {
+    throw new AgentError(`${section} metadata of ${key} on ${admin.client.endpoint} is not JSON`);
+  }
 }
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v));
+const q = (v: string | undefined): string => (v === undefined ? '(none)' : JSON.stringify(v));
 
 /** Yields [key, source entry, destination entry] in key order. */
-async function* mergeWalk(a: AsyncIterator<ListedObject>, b: AsyncIterator<ListedObject>): AsyncGenerator<[string, ListedObject | undefined, ListedObject | undefined]> {
-  let x = await a.next();
-  let y = await b.next();
-  while (!x.done || !y.done) {
-    // S3 lists keys in UTF-8 byte order; compare the same way.
-    const c = x.done ? 1 : y.done ? -1 : Buffer.compare(Buffer.from(x.value.key), Buffer.from(y.value.key));
-    if (c === 0) {
-      yield [x.value!.key, x.value, y.value];
-      x = await a.next();
-      y = await b.next();
-    } else if (c < 0) {
-      yield [x.value!.key, x.value, undefined];
-      x = await a.next();
-    } else {
-      yield [y.value!.key, undefined, y.value];
-      y = await b.next();
+async function* mergeWalk(a: AsyncGenerator<ListedObject>, b: AsyncGenerator<ListedObject>): AsyncGenerator<[string, ListedObject | undefined, ListedObject | undefined]> {
+  try {
+    let [x, y] = await both(a.next(), b.next());
+    while (!x.done || !y.done) {
+      // S3 lists keys in UTF-8 byte order; compare the same way.
+      const c = x.done ? 1 : y.done ? -1 : Buffer.compare(Buffer.from(x.value.key), Buffer.from(y.value.key));
+      if (c === 0) {
+        yield [x.value!.key, x.value, y.value];
+        [x, y] = await both(a.next(), b.next());
+      } else if (c < 0) {
+        yield [x.value!.key, x.value, undefined];
+        x = await a.next();
+      } else {
+        yield [y.value!.key, undefined, y.value];
+        y = await b.next();
+      }
     }
+  } finally {
+    await Promise.allSettled([a.return(undefined), b.return(undefined)]);
   }
 }
 
-export async function compareZones(src: ZoneApis, dst: ZoneApis, o: { bucket?: string; maxDifferences?: number } = {}): Promise<Comparison> {
+/** What differs in Content-Type and user metadata, or '' when nothing does. */
+function metadataDifference(s: ObjectHead, d: ObjectHead): string {
+  const parts: string[] = [];
+  if (s.contentType !== d.contentType) parts.push(`Content-Type ${q(s.contentType)} on the source, ${q(d.contentType)} on the destination`);
+  for (const k of [...new Set([...Object.keys(s.meta), ...Object.keys(d.meta)])].sort()) {
+    if (s.meta[k] !== d.meta[k]) parts.push(`x-amz-meta-${k} ${q(s.meta[k])} on the source, ${q(d.meta[k])} on the destination`);
+  }
+  return parts.join('; ');
+}
+
+const KIND_ORDER: Record<Difference['kind'], number> = { user: 0, bucket: 1, object: 2 };
+
+export async function compareZones(src: ZoneApis, dst: ZoneApis, o: CompareOptions = {}): Promise<Comparison> {
   const max = o.maxDifferences ?? 1000;
-  const res: Comparison = { users: 0, buckets: 0, objects: 0, bytes: 0, differences: [] };
-  const differ = (d: Difference) => { if (res.differences.length < max) res.differences.push(d); };
+  const checkMetadata = o.checkMetadata ?? true;
+  const res: Comparison = { users: 0, buckets: 0, objects: 0, bytes: 0, differences: [], differenceCount: 0, metadataChecked: 0 };
+  const differ = (d: Difference) => {
+    res.differenceCount++;
+    if (res.differences.length < max) res.differences.push(d);
+  };
+  const pool = new Limiter(Math.max(1, o.concurrency ?? 16));
 
-  if (o.bucket === undefined) {
-    const [su, du] = [await collect(src.admin.metadataKeys('user')), new Set(await collect(dst.admin.metadataKeys('user')))];
-    res.users = su.length;
-    for (const u of su) if (!du.has(u)) differ({ kind: 'user', name: u, detail: 'missing on the destination' });
-    for (const u of du) if (!su.includes(u)) differ({ kind: 'user', name: u, detail: 'only on the destination' });
-  }
+  const contentDiffers = (name: string, s: { size: number; etag: string }, d: { size: number; etag: string }): boolean => {
+    if (s.etag === d.etag && s.size === d.size) return false;
+    differ({ kind: 'object', name, detail: `source ${s.size} bytes ETag ${s.etag}, destination ${d.size} bytes ETag ${d.etag}` });
+    return true;
+  };
 
-  const sb = o.bucket !== undefined ? [o.bucket] : await collect(src.admin.metadataKeys('bucket'));
-  const db = new Set(o.bucket !== undefined ? [o.bucket] : await collect(dst.admin.metadataKeys('bucket')));
-  for (const b of db) if (!sb.includes(b)) differ({ kind: 'bucket', name: b, detail: 'only on the destination' });
-  for (const bucket of sb) {
-    res.buckets++;
-    if (!db.has(bucket)) {
-      differ({ kind: 'bucket', name: bucket, detail: 'missing on the destination' });
-      continue;
+  const compareUser = async (uid: string) => {
+    const [s, d] = await both(metadataData(src.admin, 'user', uid), metadataData(dst.admin, 'user', uid));
+    if (!s || !d) {
+      if (s || d) differ({ kind: 'user', name: uid, detail: s ? 'missing on the destination' : 'only on the destination' });
+      return;
     }
-    const [so, dow] = [await owner(src.admin, bucket), await owner(dst.admin, bucket)];
+    const parts: string[] = [];
+    if (str(s.display_name) !== str(d.display_name)) parts.push(`display name ${q(str(s.display_name))} on the source, ${q(str(d.display_name))} on the destination`);
+    if (str(s.email) !== str(d.email)) parts.push(`email ${q(str(s.email))} on the source, ${q(str(d.email))} on the destination`);
+    if (parts.length) differ({ kind: 'user', name: uid, detail: parts.join('; ') });
+  };
+
+  const compareOwner = async (bucket: string) => {
+    const [s, d] = await both(metadataData(src.admin, 'bucket', bucket), metadataData(dst.admin, 'bucket', bucket));
+    if (!s || !d) return; // removed while comparing: the listing walk reports its objects
+    const [so, dow] = [typeof s.owner === 'string' ? s.owner : undefined, typeof d.owner === 'string' ? d.owner : undefined];
     if (so !== dow) differ({ kind: 'bucket', name: bucket, detail: `owner ${so ?? '(none)'} on the source, ${dow ?? '(none)'} on the destination` });
-    for await (const [key, s, d] of mergeWalk(src.s3.allObjects(bucket)[Symbol.asyncIterator](), dst.s3.allObjects(bucket)[Symbol.asyncIterator]())) {
-      const name = `${bucket}/${key}`;
-      if (s) { res.objects++; res.bytes += s.size; }
-      if (!d) differ({ kind: 'object', name, detail: 'missing on the destination' });
-      else if (!s) differ({ kind: 'object', name, detail: 'only on the destination' });
-      else if (s.etag !== d.etag || s.size !== d.size) differ({ kind: 'object', name, detail: `source ${s.size} bytes ETag ${s.etag}, destination ${d.size} bytes ETag ${d.etag}` });
+  };
+
+  const compareHeads = async (bucket: string, key: string) => {
+    const name = `${bucket}/${key}`;
+    const [s, d] = await both(src.s3.headObject(bucket, key), dst.s3.headObject(bucket, key));
+    // The zones may have changed since the listing; report what HEAD sees now.
+    if (!s || !d) {
+      if (s || d) differ({ kind: 'object', name, detail: s ? 'missing on the destination' : 'only on the destination' });
+      return;
     }
+    if (contentDiffers(name, s, d)) return;
+    res.metadataChecked++;
+    const detail = metadataDifference(s, d);
+    if (detail) differ({ kind: 'object', name, detail: `metadata differs: ${detail}` });
+  };
+
+  try {
+    if (o.bucket === undefined) {
+      const [su, du] = await both(sortedKeys(src.admin, 'user'), sortedKeys(dst.admin, 'user'));
+      const [ss, ds] = [new Set(su), new Set(du)];
+      res.users = su.length;
+      for (const u of su) {
+        if (!ds.has(u)) differ({ kind: 'user', name: u, detail: 'missing on the destination' });
+        else await pool.run(() => compareUser(u));
+      }
+      for (const u of du) if (!ss.has(u)) differ({ kind: 'user', name: u, detail: 'only on the destination' });
+    }
+
+    let sb: string[];
+    let db: string[];
+    if (o.bucket !== undefined) {
+      const b = o.bucket;
+      const [s, d] = await both(src.admin.getMetadata('bucket', b), dst.admin.getMetadata('bucket', b));
+      if (!s && !d) throw new AgentError(`bucket ${b} exists on neither zone`);
+      [sb, db] = [s ? [b] : [], d ? [b] : []];
+    } else {
+      [sb, db] = await both(sortedKeys(src.admin, 'bucket'), sortedKeys(dst.admin, 'bucket'));
+    }
+    const [sbs, dbs] = [new Set(sb), new Set(db)];
+    for (const b of db) if (!sbs.has(b)) differ({ kind: 'bucket', name: b, detail: 'only on the destination' });
+    for (const bucket of sb) {
+      res.buckets++;
+      if (!dbs.has(bucket)) {
+        differ({ kind: 'bucket', name: bucket, detail: 'missing on the destination' });
+        continue;
+      }
+      await pool.run(() => compareOwner(bucket));
+      if (o.checkObjects === false) continue;
+      for await (const [key, s, d] of mergeWalk(src.s3.allObjects(bucket, o.pageSize), dst.s3.allObjects(bucket, o.pageSize))) {
+        const name = `${bucket}/${key}`;
+        if (s) { res.objects++; res.bytes += s.size; }
+        if (!d) differ({ kind: 'object', name, detail: 'missing on the destination' });
+        else if (!s) differ({ kind: 'object', name, detail: 'only on the destination' });
+        else if (!contentDiffers(name, s, d) && checkMetadata) await pool.run(() => compareHeads(bucket, key));
+      }
+    }
+    await pool.drain();
+  } catch (e) {
+    await pool.drain().catch(() => undefined); // nothing may stay in flight once we return
+    throw e;
   }
+  const order = (a: Difference, b: Difference) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || Buffer.compare(Buffer.from(a.name), Buffer.from(b.name));
+  res.differences.sort(order);
   return res;
 }

@@ -21,13 +21,22 @@ export interface SyncStats {
   objectsCopied: number;
   objectsUnchanged: number;
   objectsDeleted: number;
+  /** Bytes moved, where known (full-sync listings and gateways that report a copy's size). */
+  bytesCopied: number;
   failures: number;
+  /** Failures by kind: object, metadata, bucket, pass. */
+  errors: Record<string, number>;
   lockBusy: number;
   locksLost: number;
 }
 
 export function newStats(): SyncStats {
-  return { metadataSynced: 0, metadataRemoved: 0, objectsCopied: 0, objectsUnchanged: 0, objectsDeleted: 0, failures: 0, lockBusy: 0, locksLost: 0 };
+  return { metadataSynced: 0, metadataRemoved: 0, objectsCopied: 0, objectsUnchanged: 0, objectsDeleted: 0, bytesCopied: 0, failures: 0, errors: {}, lockBusy: 0, locksLost: 0 };
+}
+
+export function recordFailure(stats: SyncStats, kind: 'object' | 'metadata' | 'bucket' | 'pass'): void {
+  stats.failures++;
+  stats.errors[kind] = (stats.errors[kind] ?? 0) + 1;
 }
 
 export interface SyncContext {
@@ -45,6 +54,8 @@ export interface SyncContext {
   lockerId: string;
   nextOpId(): string;
   clientId: string;
+  /** Aborted on shutdown: take no new work, let work in flight finish, record only finished work. */
+  stop: AbortSignal;
 }
 
 export function agentIdentity(): { lockerId: string; nextOpId: () => string } {

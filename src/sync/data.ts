@@ -7,9 +7,9 @@
  */
 import type { DataLogEntry, RetryItem } from '../client/admin.js';
 import { NotFound } from '../client/errors.js';
-import type { SyncContext } from './context.js';
+import { recordFailure, type SyncContext } from './context.js';
 import { syncObject } from './objectsync.js';
-import { forEachLimit } from '../worker/pool.js';
+import { forEachLimit, Stopped } from '../worker/pool.js';
 import type { ShardLock } from '../worker/lock.js';
 import { sameSet, type ShardState } from './metadata.js';
 
@@ -33,7 +33,7 @@ export async function syncKeys(ctx: SyncContext, bucket: string, keys: Iterable<
       ctx.backoff.succeeded(name);
     } catch (e) {
       failed.add(key);
-      ctx.stats.failures++;
+      recordFailure(ctx.stats, 'object');
       const n = ctx.backoff.failed(name);
       ctx.log.warn(`object ${name}: ${(e as Error).message} (attempt ${n}; kept as a retry)`);
     }
@@ -128,8 +128,9 @@ export async function syncDataShard(ctx: SyncContext, shard: number, lock: Shard
           ctx.backoff.failed(name);
         }
       } catch (e) {
+        if (e instanceof Stopped) throw e;
         failed.add(name);
-        ctx.stats.failures++;
+        recordFailure(ctx.stats, 'bucket');
         const n = ctx.backoff.failed(name);
         ctx.log.warn(`bucket instance ${name}: ${(e as Error).message} (attempt ${n}; kept as a retry)`);
       }

@@ -3,12 +3,12 @@
  * the snapshots as bounds (with whatever failed as retry items). Incremental sync then replays
  * only what changed since the snapshot: nothing written during the listing is missed.
  */
-import type { SyncContext } from './context.js';
+import { recordFailure, type SyncContext } from './context.js';
 import { mdlogShard, syncMetadataKeys } from './metadata.js';
 import { syncKeys } from './data.js';
 import { dataShard } from './shard.js';
 import { withShardLock } from './shardlock.js';
-import { forEachLimit } from '../worker/pool.js';
+import { forEachLimit, Stopped } from '../worker/pool.js';
 import type { ShardLock } from '../worker/lock.js';
 import type { LogType } from '../client/admin.js';
 import { laterMarker } from './bounds.js';
@@ -38,7 +38,7 @@ async function storeShardBound(ctx: SyncContext, type: LogType, shard: number, s
   await ctx.bounds.set(type, shard.toString(), { marker, items: [...keep].map((name) => ({ name, timestamp: new Date().toISOString() })) });
 }
 
-export async function fullSyncMetadata(ctx: SyncContext, summary: FullSyncSummary): Promise<void> {
+export async function fullSyncMetadata(ctx: SyncContext, summary: FullSyncSummary, only?: Set<number>): Promise<void> {
   const shards = await ctx.src.shardCount('metadata');
   const snap = await snapshot(ctx, 'metadata', shards);
   const sections = new Set(await ctx.src.metadataSections());
@@ -47,19 +47,20 @@ export async function fullSyncMetadata(ctx: SyncContext, summary: FullSyncSummar
     if (!sections.has(section)) continue;
     for await (const key of ctx.src.metadataKeys(section)) {
       const s = mdlogShard(section, key, shards);
+      if (only && !only.has(s)) continue;
       if (!byShard.has(s)) byShard.set(s, []);
       byShard.get(s)!.push([section, key]);
     }
   }
   ctx.log.info(`full sync: ${[...byShard.values()].reduce((n, v) => n + v.length, 0)} metadata entries in ${byShard.size} of ${shards} shards`);
-  await forEachLimit([...Array(shards).keys()], ctx.cfg.numWorkers, async (shard) => {
+  await forEachLimit([...Array(shards).keys()].filter((i) => !only || only.has(i)), ctx.cfg.numWorkers, async (shard) => {
     const outcome = await withShardLock(ctx, 'metadata', shard, async (lock) => {
       const failed = await syncMetadataKeys(ctx, byShard.get(shard) ?? [], lock.signal);
       summary.failedMetadata.push(...failed);
       await storeShardBound(ctx, 'metadata', shard, snap[shard], failed, lock);
     });
     if (outcome === 'busy') summary.busyShards++;
-  });
+  }, ctx.stop);
 }
 
 async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: ShardLock, summary: FullSyncSummary): Promise<string | undefined> {
@@ -90,19 +91,20 @@ async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: ShardLock,
   return keep.size > 0 ? instance : undefined;
 }
 
-export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary): Promise<void> {
+export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary, only?: Set<number>): Promise<void> {
   const shards = await ctx.src.shardCount('data');
   const snap = await snapshot(ctx, 'data', shards);
   const byShard = new Map<number, string[]>();
   let buckets = 0;
   for await (const b of ctx.src.metadataKeys('bucket')) {
     const s = dataShard(b, shards);
+    if (only && !only.has(s)) continue;
     if (!byShard.has(s)) byShard.set(s, []);
     byShard.get(s)!.push(b);
     buckets++;
   }
   ctx.log.info(`full sync: ${buckets} buckets in ${byShard.size} of ${shards} data shards`);
-  await forEachLimit([...Array(shards).keys()], ctx.cfg.numWorkers, async (shard) => {
+  await forEachLimit([...Array(shards).keys()].filter((i) => !only || only.has(i)), ctx.cfg.numWorkers, async (shard) => {
     const outcome = await withShardLock(ctx, 'data', shard, async (lock) => {
       const failed = new Set<string>();
       for (const bucket of byShard.get(shard) ?? []) {
@@ -110,8 +112,9 @@ export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary): 
           const owed = await fullSyncBucket(ctx, bucket, lock, summary);
           if (owed) failed.add(owed);
         } catch (e) {
+          if (e instanceof Stopped) throw e;
           failed.add(bucket);
-          ctx.stats.failures++;
+          recordFailure(ctx.stats, 'bucket');
           ctx.log.warn(`full sync of bucket ${bucket}: ${(e as Error).message} (kept as a retry)`);
         }
       }
@@ -119,13 +122,14 @@ export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary): 
       await storeShardBound(ctx, 'data', shard, snap[shard], failed, lock);
     });
     if (outcome === 'busy') summary.busyShards++;
-  });
+  }, ctx.stop);
 }
 
-export async function fullSync(ctx: SyncContext): Promise<FullSyncSummary> {
+/** Full sync of every shard, or only of the shards in `only` (those that never completed one). */
+export async function fullSync(ctx: SyncContext, only?: { metadata: Set<number>; data: Set<number> }): Promise<FullSyncSummary> {
   const summary: FullSyncSummary = { failedMetadata: [], failedBuckets: [], failedObjects: 0, busyShards: 0 };
-  await fullSyncMetadata(ctx, summary);
-  if (!ctx.cfg.metadataOnly) await fullSyncData(ctx, summary);
+  if (!only || only.metadata.size > 0) await fullSyncMetadata(ctx, summary, only?.metadata);
+  if (!ctx.cfg.metadataOnly && (!only || only.data.size > 0)) await fullSyncData(ctx, summary, only?.data);
   return summary;
 }
 

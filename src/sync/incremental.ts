@@ -8,16 +8,20 @@ import type { SyncContext } from './context.js';
 import { syncMetadataShard, type ShardState } from './metadata.js';
 import { syncDataShard } from './data.js';
 import { withShardLock } from './shardlock.js';
-import { forEachLimit } from '../worker/pool.js';
+import { forEachLimit, Stopped } from '../worker/pool.js';
 import { fullSync, type FullSyncSummary } from './full.js';
 
-export interface PassSummary { metadataShards: number; dataShards: number; busy: number; lost: number; pendingRetries: number }
+export interface PassSummary { metadataShards: number; dataShards: number; busy: number; lost: number; pendingRetries: number; durationMs: number }
 
 import { sleep } from '../worker/sleep.js';
 
 export class Syncer {
   private readonly state: Record<LogType, ShardState[]> = { metadata: [], data: [] };
-  private boundsFound = 0;
+  /** Per shard ("type/shard"): time of the oldest source change not yet synced, for lag gauges. */
+  private readonly behindSince = new Map<string, number>();
+  private readonly heads: Record<LogType, string[]> = { metadata: [], data: [] };
+  /** Shards with no bound on the destination: their full sync never completed. */
+  private readonly unsynced: Record<LogType, Set<number>> = { metadata: new Set(), data: new Set() };
 
   constructor(readonly ctx: SyncContext) {}
 
@@ -26,9 +30,10 @@ export class Syncer {
     for (const type of this.types()) {
       const n = await this.ctx.src.shardCount(type);
       const states: ShardState[] = new Array(n);
+      this.unsynced[type].clear();
       await forEachLimit([...Array(n).keys()], 16, async (i) => {
         const b = await this.ctx.bounds.get(type, i.toString());
-        if (b) this.boundsFound++;
+        if (!b) this.unsynced[type].add(i);
         states[i] = { marker: b?.marker ?? '', pending: b?.items.length ?? 0, unsettled: false };
       });
       this.state[type] = states;
@@ -39,13 +44,17 @@ export class Syncer {
     return this.ctx.cfg.metadataOnly ? ['metadata'] : ['metadata', 'data'];
   }
 
-  /** True when the destination holds no bound at all: a new pair that needs a full sync first. */
+  /**
+   * Shards without a bound have never completed a full sync (a new pair, or a full sync that was
+   * stopped part way): they are full-synced before incremental passes start.
+   */
   get needsFullSync(): boolean {
-    return this.boundsFound === 0;
+    return this.unsynced.metadata.size + this.unsynced.data.size > 0;
   }
 
-  async fullSync(): Promise<FullSyncSummary> {
-    const summary = await fullSync(this.ctx);
+  /** `all`: every shard; otherwise only the shards that never completed one. */
+  async fullSync(all = true): Promise<FullSyncSummary> {
+    const summary = await fullSync(this.ctx, all ? undefined : { metadata: new Set(this.unsynced.metadata), data: new Set(this.unsynced.data) });
     await this.init();
     return summary;
   }
@@ -55,18 +64,35 @@ export class Syncer {
     const work: number[] = [];
     await forEachLimit([...states.keys()], 16, async (i) => {
       const s = states[i];
-      if (s.pending > 0 || s.unsettled) {
-        work.push(i);
-        return;
-      }
       const head = await this.ctx.src.shardMarker(type, i);
-      if (head !== '' && head > s.marker.trim()) work.push(i);
+      this.heads[type][i] = head;
+      const behind = head !== '' && head > s.marker.trim();
+      if (behind && !this.behindSince.has(`${type}/${i}`)) {
+        // Newly behind: the oldest unsynced change is the first entry after the bound.
+        const first = (await this.ctx.src.listLog(type, i, s.marker, 1)).entries[0];
+        const ts = first ? Date.parse(first.timestamp) : NaN;
+        this.behindSince.set(`${type}/${i}`, Number.isNaN(ts) ? Date.now() : ts);
+      }
+      if (behind || s.pending > 0 || s.unsettled) work.push(i);
     });
     return work.sort((a, b) => a - b);
   }
 
+  /** Seconds each shard is behind (0 when caught up), and retry items owed, from the last pass. */
+  lag(): { type: LogType; shard: number; seconds: number }[] {
+    const now = Date.now();
+    return this.types().flatMap((type) => this.state[type].map((_, shard) => {
+      const since = this.behindSince.get(`${type}/${shard}`);
+      return { type, shard, seconds: since === undefined ? 0 : Math.max(0, (now - since) / 1000) };
+    }));
+  }
+
+  get pendingRetries(): number {
+    return this.types().reduce((n, t) => n + this.state[t].reduce((m, s) => m + (s?.pending ?? 0), 0), 0);
+  }
+
   async pass(): Promise<PassSummary> {
-    const summary: PassSummary = { metadataShards: 0, dataShards: 0, busy: 0, lost: 0, pendingRetries: 0 };
+    const summary: PassSummary = { metadataShards: 0, dataShards: 0, busy: 0, lost: 0, pendingRetries: 0, durationMs: 0 };
     const passStart = Date.now();
     for (const type of this.types()) {
       const work = await this.shardsWithWork(type);
@@ -74,26 +100,32 @@ export class Syncer {
       else summary.dataShards = work.length;
       await forEachLimit(work, this.ctx.cfg.numWorkers, async (shard) => {
         const outcome = await withShardLock(this.ctx, type, shard, async (lock) => {
-          this.state[type][shard] = type === 'metadata'
+          const st = type === 'metadata'
             ? await syncMetadataShard(this.ctx, shard, lock)
             : await syncDataShard(this.ctx, shard, lock, passStart);
+          this.state[type][shard] = st;
+          const head = this.heads[type][shard] ?? '';
+          if (st.marker.trim() >= head && !st.unsettled) this.behindSince.delete(`${type}/${shard}`);
         });
         if (outcome === 'busy') summary.busy++;
         if (outcome === 'lost') summary.lost++;
-      });
+      }, this.ctx.stop);
     }
-    summary.pendingRetries = this.types().reduce((n, t) => n + this.state[t].reduce((m, s) => m + s.pending, 0), 0);
+    summary.pendingRetries = this.pendingRetries;
+    summary.durationMs = Date.now() - passStart;
     return summary;
   }
 
   /** The daemon: passes until the signal aborts. A failed pass is logged and retried after a delay. */
-  async run(signal: AbortSignal, onPass?: (s: PassSummary) => void): Promise<void> {
+  async run(signal: AbortSignal, onPass?: (s: PassSummary) => void, onFailure?: (e: Error) => void): Promise<void> {
     while (!signal.aborted) {
       try {
         const s = await this.pass();
         onPass?.(s);
         await sleep(this.ctx.cfg.incrementalSyncDelay * 1000, signal);
       } catch (e) {
+        if (e instanceof Stopped) break;
+        onFailure?.(e as Error);
         this.ctx.log.error(`sync pass failed: ${(e as Error).message}; trying again in ${this.ctx.cfg.prepareErrorDelay}s`);
         await sleep(this.ctx.cfg.prepareErrorDelay * 1000, signal);
       }

@@ -5,7 +5,7 @@
  */
 import type { MdLogEntry } from '../client/admin.js';
 import { metadataShard } from './shard.js';
-import type { SyncContext } from './context.js';
+import { recordFailure, type SyncContext } from './context.js';
 import type { ShardLock } from '../worker/lock.js';
 import { forEachLimit } from '../worker/pool.js';
 
@@ -54,7 +54,7 @@ export async function syncMetadataKeys(ctx: SyncContext, keys: Iterable<[string,
         ctx.backoff.succeeded(name);
       } catch (e) {
         failed.add(name);
-        ctx.stats.failures++;
+        recordFailure(ctx.stats, 'metadata');
         const n = ctx.backoff.failed(name);
         ctx.log.warn(`metadata ${name}: ${(e as Error).message} (attempt ${n}; kept as a retry)`);
       }

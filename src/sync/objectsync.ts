@@ -16,8 +16,12 @@ export async function syncObject(ctx: SyncContext, bucket: string, key: string, 
   const deadline = Date.now() + timeoutMs;
   let firstError: Error;
   try {
-    const outcome = await ctx.dstS3.remoteCopy(bucket, key, ctx.zones.source.name, ctx.clientId, opId, timeoutMs);
-    if (outcome === 'copied') { ctx.stats.objectsCopied++; return 'copied'; }
+    const { outcome, bytes } = await ctx.dstS3.remoteCopy(bucket, key, ctx.zones.source.name, ctx.clientId, opId, timeoutMs);
+    if (outcome === 'copied') {
+      ctx.stats.objectsCopied++;
+      ctx.stats.bytesCopied += bytes ?? 0;
+      return 'copied';
+    }
     if (outcome === 'not-modified') { ctx.stats.objectsUnchanged++; return 'unchanged'; }
     await ctx.dstS3.deleteObject(bucket, key);
     ctx.stats.objectsDeleted++;

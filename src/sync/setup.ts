@@ -10,7 +10,7 @@ import { RetryBackoff } from '../worker/retry.js';
 
 export interface SyncSetup { ctx: SyncContext; close(): Promise<void> }
 
-export async function createSyncContext(cfg: AgentConfig, log: SyncLogger): Promise<SyncSetup> {
+export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop: AbortSignal = new AbortController().signal): Promise<SyncSetup> {
   const objectTimeoutMs = cfg.objectSyncTimeout * 1000;
   const { lockerId, nextOpId } = agentIdentity();
   const userAgent = `rgw-agent (${lockerId})`;
@@ -32,7 +32,7 @@ export async function createSyncContext(cfg: AgentConfig, log: SyncLogger): Prom
   });
   const ctx: SyncContext = {
     cfg, src: new AdminApi(srcClient), dst, srcS3: new S3Api(srcClient), dstS3: new S3Api(dstClient), zones,
-    bounds: new ReplicaLogBounds(dst), log, stats: newStats(), backoff: new RetryBackoff(), lockerId, nextOpId, clientId: 'rgw-agent',
+    bounds: new ReplicaLogBounds(dst), log, stats: newStats(), backoff: new RetryBackoff(), lockerId, nextOpId, clientId: 'rgw-agent', stop,
   };
   log.info(`syncing ${zones.source.name} (${zones.sourceEndpoint}) -> ${zones.destination.name} (${cfg.destination}) in zonegroup ${zones.zonegroup.name}${cfg.metadataOnly ? ', metadata only' : ''}; locker ${lockerId}`);
   return { ctx, close: async () => { await Promise.all([srcClient.close(), dstClient.close()]); } };

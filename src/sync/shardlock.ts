@@ -1,6 +1,7 @@
 /** Runs shard work under the destination lock; 423 means another agent owns it (skip, no error). */
 import type { LogType } from '../client/admin.js';
 import { ShardLock } from '../worker/lock.js';
+import { Stopped } from '../worker/pool.js';
 import type { SyncContext } from './context.js';
 
 export type ShardOutcome = 'done' | 'busy' | 'lost';
@@ -9,7 +10,7 @@ export async function withShardLock(ctx: SyncContext, type: LogType, shard: numb
   const lock = await ShardLock.acquire(ctx.dst, type, shard, ctx.zones.destination.id, ctx.lockerId, ctx.cfg.lockTimeout, (reason) => {
     ctx.stats.locksLost++;
     ctx.log.warn(`${type} shard ${shard}: ${reason}; stopping work on it without writing its bound`);
-  });
+  }, ctx.stop);
   if (lock === 'busy') {
     ctx.stats.lockBusy++;
     ctx.log.debug(`${type} shard ${shard} is locked by another agent; skipping it this pass`);
@@ -17,6 +18,9 @@ export async function withShardLock(ctx: SyncContext, type: LogType, shard: numb
   }
   try {
     await work(lock);
+  } catch (e) {
+    // Stopped: the unfinished part was not recorded and is picked up again by the next run.
+    if (!(e instanceof Stopped)) throw e;
   } finally {
     await lock.release();
   }

@@ -20,12 +20,16 @@ export class ShardLock {
     private readonly lockerId: string,
     private readonly leaseSec: number,
     private readonly onLost: (reason: string) => void,
+    private readonly stop?: AbortSignal,
   ) {
     this.lastOkMs = Date.now();
+    this.combined = stop ? AbortSignal.any([this.controller.signal, stop]) : this.controller.signal;
   }
 
+  private readonly combined: AbortSignal;
+
   /** Takes the lock, or answers 'busy' when another agent holds it (423). */
-  static async acquire(admin: AdminApi, type: LogType, shard: number, zoneId: string, lockerId: string, leaseSec: number, onLost: (reason: string) => void = () => undefined): Promise<ShardLock | 'busy'> {
+  static async acquire(admin: AdminApi, type: LogType, shard: number, zoneId: string, lockerId: string, leaseSec: number, onLost: (reason: string) => void = () => undefined, stop?: AbortSignal): Promise<ShardLock | 'busy'> {
     const t0 = Date.now();
     try {
       await admin.lock(type, shard, zoneId, lockerId, leaseSec);
@@ -33,7 +37,7 @@ export class ShardLock {
       if (e instanceof Locked) return 'busy';
       throw e;
     }
-    const l = new ShardLock(admin, type, shard, zoneId, lockerId, leaseSec, onLost);
+    const l = new ShardLock(admin, type, shard, zoneId, lockerId, leaseSec, onLost, stop);
     l.lastOkMs = t0; // the lease counts from when we asked, not from when the answer arrived
     l.timer = setInterval(() => void l.renew(), (leaseSec * 1000) / 3);
     l.timer.unref();
@@ -69,8 +73,9 @@ export class ShardLock {
     return true;
   }
 
+  /** Aborts when the lock is lost or the agent is stopping: take no new work under it. */
   get signal(): AbortSignal {
-    return this.controller.signal;
+    return this.combined;
   }
 
   get lost(): string | undefined {

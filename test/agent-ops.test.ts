@@ -1,0 +1,91 @@
+/** Operating the agent: graceful stop, status, metrics (real processes). */
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { call } from './helpers/http.js';
+import { createUser, put, startPair, zoneState, type Pair } from './helpers/pair.js';
+import { startProc, until } from './helpers/procs.js';
+
+async function equal(p: Pair): Promise<boolean> {
+  return JSON.stringify(await zoneState(p.east, p.sys)) === JSON.stringify(await zoneState(p.westDirect, p.sys));
+}
+
+describe('operations', () => {
+  let p: Pair;
+  afterEach(async () => { await p?.close(); });
+
+  it('SIGTERM in the middle of a full sync exits 0 within the deadline; a restart finishes it', async () => {
+    p = await startPair();
+    const alice = await createUser(p.east, p.sys, 'alice');
+    for (let b = 0; b < 4; b++) {
+      assert.equal((await call(p.east, 'PUT', `/stop-bucket-${b}`, alice)).status, 200);
+      for (let i = 0; i < 150; i++) await put(p.east, alice, `stop-bucket-${b}`, `k${i}`, `v${i}`);
+    }
+    const copies = () => p.proxy.seen.filter((s) => s.url.includes('rgwx-source-zone')).length;
+    const first = p.agent(['sync'], { object_concurrency: 2, num_workers: 1, stop_timeout: 10 });
+    await until('the full sync under way', async () => copies() >= 50, 30_000, 20);
+    const t0 = Date.now();
+    first.child.kill('SIGTERM');
+    assert.equal(await first.exited, 0, first.output());
+    assert.ok(Date.now() - t0 < 10_000, 'stopped within the stop timeout');
+    assert.match(first.output(), /stopped: finished work is recorded, locks released/);
+    assert.ok(copies() < 600, 'it really stopped part way');
+    assert.equal(await equal(p), false);
+
+    const second = p.agent(['sync']);
+    await until('destination equals source after the restart', () => equal(p), 60_000, 250);
+    await second.kill('SIGTERM');
+  });
+
+  it('status reports behind, then caught up; exit codes 1 and 0; --json', async () => {
+    p = await startPair({ mdShards: 4, dataShards: 4 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    assert.equal((await call(p.east, 'PUT', '/status-bucket', alice)).status, 200);
+    const full = p.agent(['full-sync']);
+    assert.equal(await full.exited, 0, full.output());
+    for (let i = 0; i < 5; i++) await put(p.east, alice, 'status-bucket', `k${i}`, 'x');
+    await createUser(p.east, p.sys, 'bob');
+
+    const cfg = p.configFile();
+    const behind = startProc(['status', '-c', cfg, '--json']);
+    assert.equal(await behind.exited, 1, behind.output());
+    const report = JSON.parse(behind.output()) as { caught_up: boolean; metadata: { behind: number }; data: { behind: number }; oldest_unsynced_age_seconds: number | null };
+    assert.equal(report.caught_up, false);
+    assert.ok(report.metadata.behind >= 1);
+    assert.ok(report.data.behind >= 1);
+    assert.ok(report.oldest_unsynced_age_seconds !== null && report.oldest_unsynced_age_seconds >= 0);
+
+    const once = p.agent(['sync', '--once']);
+    assert.equal(await once.exited, 0, once.output());
+    const caught = startProc(['status', '-c', cfg]);
+    assert.equal(await caught.exited, 0, caught.output());
+    assert.match(caught.output(), /metadata sync: 4 shards, 4 caught up, 0 behind/);
+    assert.match(caught.output(), /data sync: 4 shards, 4 caught up, 0 behind/);
+    assert.match(caught.output(), /caught up/);
+
+    const broken = startProc(['status', '-c', p.configFile({ destination: 'http://127.0.0.1:1' })]);
+    assert.equal(await broken.exited, 2, broken.output());
+  });
+
+  it('/metrics shows counters moving and /healthz answers', async () => {
+    p = await startPair({ mdShards: 4, dataShards: 4 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    assert.equal((await call(p.east, 'PUT', '/metrics-bucket', alice)).status, 200);
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const daemon = p.agent(['sync'], { metrics_port: port });
+    await daemon.waitFor(`metrics on http://127.0.0.1:${port}`);
+    const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const value = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    await until('first pass', async () => value(await scrape(), 'rgw_agent_passes_total') >= 1);
+    const before = value(await scrape(), 'rgw_agent_objects_synced_total\\{result="copied"\\}');
+    for (let i = 0; i < 10; i++) await put(p.east, alice, 'metrics-bucket', `m${i}`, 'metric');
+    await until('objects counted', async () => value(await scrape(), 'rgw_agent_objects_synced_total\\{result="copied"\\}') >= before + 10);
+    const text = await scrape();
+    assert.ok(value(text, 'rgw_agent_bytes_synced_total') >= 60);
+    assert.match(text, /# TYPE rgw_agent_shard_lag_seconds gauge/);
+    assert.match(text, /# TYPE rgw_agent_pass_duration_seconds histogram/);
+    assert.match(text, /rgw_agent_retry_items_pending 0/);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assert.equal(health.status, 200);
+    await daemon.kill('SIGTERM');
+  });
+});
