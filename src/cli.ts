@@ -15,6 +15,7 @@ import { sleep } from './worker/sleep.js';
 import { Stopped } from './worker/pool.js';
 import { collectStatus, formatStatus } from './sync/status.js';
 import { AgentMetrics } from './metrics.js';
+import { runVerify } from './verify.js';
 
 /** Exit code for a configuration or start-up problem the operator must fix. */
 const EXIT_USAGE = 2;
@@ -246,6 +247,15 @@ async function runStatus(a: Record<string, unknown> & { logLevel: string; logFor
   }
 }
 
+async function runVerifyCommand(a: Record<string, unknown> & { logLevel: string; logFormat?: LogFormat; json?: boolean; bucket?: string; metadata?: boolean }): Promise<void> {
+  const cfg = loadAgentConfig(a);
+  const log = createLogger({ level: a.logLevel, format: a.logFormat, secrets: [cfg.srcSecretKey, cfg.destSecretKey] });
+  process.exitCode = await runVerify(cfg, {
+    bucket: a.bucket, json: a.json ?? false, log, checkMetadata: a.metadata ?? true,
+    out: (line) => process.stdout.write(`${line}\n`),
+  });
+}
+
 function commonLogOptions<T>(y: Argv<T>) {
   return y
     .option('log-level', { type: 'string', default: 'info', choices: ['error', 'warn', 'info', 'debug'], describe: 'Log verbosity' })
@@ -275,6 +285,12 @@ await yargs(hideBin(process.argv))
   .command('status', 'Sync status like "radosgw-admin sync status": shards caught up / behind / with retries; exit 0 caught up, 1 behind, 2 error', (y) =>
     configOptions(y).option('json', { type: 'boolean', default: false, describe: 'One JSON document for machines' }),
   (a) => runStatus(a as unknown as Record<string, unknown> & { logLevel: string; json: boolean }))
+  .command('verify', 'Compare source and destination (users, buckets, keys, sizes, ETags, user metadata); exit 0 equal, 1 differences, 2 error', (y) =>
+    configOptions(y)
+      .option('bucket', { type: 'string', describe: 'Only this bucket' })
+      .option('json', { type: 'boolean', default: false, describe: 'One JSON document for machines' })
+      .option('metadata', { type: 'boolean', default: true, describe: 'Also compare Content-Type and x-amz-meta-* (a HEAD per object on each side; --no-metadata skips it)' }),
+  (a) => runVerifyCommand(a as unknown as Record<string, unknown> & { logLevel: string; json: boolean; bucket?: string; metadata: boolean }))
   .command('demo', 'Two embedded zones in a temp dir: fill the source, full sync, incremental sync under writes and deletes, prove the destination equals the source', (y) =>
     commonLogOptions(y)
       .option('objects', { type: 'number', default: 300, describe: 'Objects to create on the source before the full sync' })

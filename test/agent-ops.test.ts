@@ -48,7 +48,7 @@ describe('operations', () => {
     const cfg = p.configFile();
     const behind = startProc(['status', '-c', cfg, '--json']);
     assert.equal(await behind.exited, 1, behind.output());
-    const report = JSON.parse(behind.output()) as { caught_up: boolean; metadata: { behind: number }; data: { behind: number }; oldest_unsynced_age_seconds: number | null };
+    const report = JSON.parse(behind.stdout()) as { caught_up: boolean; metadata: { behind: number }; data: { behind: number }; oldest_unsynced_age_seconds: number | null };
     assert.equal(report.caught_up, false);
     assert.ok(report.metadata.behind >= 1);
     assert.ok(report.data.behind >= 1);
@@ -64,6 +64,30 @@ describe('operations', () => {
 
     const broken = startProc(['status', '-c', p.configFile({ destination: 'http://127.0.0.1:1' })]);
     assert.equal(await broken.exited, 2, broken.output());
+  });
+
+  it('verify finds a planted difference (exit 1, --json) and passes after sync (exit 0)', async () => {
+    p = await startPair({ mdShards: 4, dataShards: 4 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    assert.equal((await call(p.east, 'PUT', '/verify-bucket', alice)).status, 200);
+    for (let i = 0; i < 5; i++) await put(p.east, alice, 'verify-bucket', `k${i}`, `v${i}`, { 'x-amz-meta-n': String(i) });
+    assert.equal(await p.agent(['full-sync']).exited, 0);
+    const cfg = p.configFile();
+    const clean = startProc(['verify', '-c', cfg]);
+    assert.equal(await clean.exited, 0, clean.output());
+    assert.match(clean.output(), /0 differences/);
+
+    await put(p.east, alice, 'verify-bucket', 'k1', 'changed on the source');
+    await put(p.east, alice, 'verify-bucket', 'k2', 'v2', { 'x-amz-meta-n': 'other' });
+    const dirty = startProc(['verify', '-c', cfg, '--json']);
+    assert.equal(await dirty.exited, 1, dirty.output());
+    const report = JSON.parse(dirty.stdout()) as { equal: boolean; differences: { kind: string; name: string }[] };
+    assert.equal(report.equal, false);
+    assert.deepEqual(report.differences.map((d) => `${d.kind} ${d.name}`), ['object verify-bucket/k1', 'object verify-bucket/k2']);
+
+    assert.equal(await p.agent(['sync', '--once']).exited, 0);
+    const after = startProc(['verify', '-c', cfg, '--bucket', 'verify-bucket']);
+    assert.equal(await after.exited, 0, after.output());
   });
 
   it('/metrics shows counters moving and /healthz answers', async () => {

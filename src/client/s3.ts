@@ -24,14 +24,17 @@ export class S3Api {
 
   /** One page of ListObjects v1, keys after `marker` in byte order. */
   async listObjects(bucket: string, marker: string, max = 1000): Promise<ObjectPage> {
-    const q: [string, string | undefined][] = [['max-keys', String(max)]];
+    // URL-encoded keys: XML cannot carry every key byte for byte (a \r becomes \n when parsed).
+    const q: [string, string | undefined][] = [['max-keys', String(max)], ['encoding-type', 'url']];
     if (marker) q.push(['marker', marker]);
     const r = await this.client.request('GET', `/${s3Encode(bucket, false)}`, { query: q });
-    const doc = parser.parse(r.body.toString('utf8')) as { ListBucketResult?: { IsTruncated?: string; NextMarker?: string; Contents?: { Key: string; ETag: string; Size: string }[] } };
+    const doc = parser.parse(r.body.toString('utf8')) as { ListBucketResult?: { IsTruncated?: string; NextMarker?: string; EncodingType?: string; Contents?: { Key: string; ETag: string; Size: string }[] } };
     const res = doc.ListBucketResult ?? {};
-    const objects = (res.Contents ?? []).map((c) => ({ key: String(c.Key), etag: String(c.ETag).replace(/"/g, ''), size: Number(c.Size) }));
+    // A gateway that ignores encoding-type answers plain keys and says nothing about encoding.
+    const decode = res.EncodingType === 'url' ? (k: string) => decodeURIComponent(k) : (k: string) => k;
+    const objects = (res.Contents ?? []).map((c) => ({ key: decode(String(c.Key)), etag: String(c.ETag).replace(/"/g, ''), size: Number(c.Size) }));
     const truncated = res.IsTruncated === 'true';
-    return { objects, truncated, next: truncated ? (res.NextMarker ?? objects.at(-1)?.key) : undefined };
+    return { objects, truncated, next: truncated ? (res.NextMarker !== undefined ? decode(String(res.NextMarker)) : objects.at(-1)?.key) : undefined };
   }
 
   async *allObjects(bucket: string, pageSize = 1000): AsyncGenerator<ListedObject> {

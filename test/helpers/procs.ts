@@ -6,7 +6,9 @@ export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
 export interface Proc {
   child: ChildProcess;
+  /** stdout and stderr interleaved. */
   output(): string;
+  stdout(): string;
   /** Resolves with the exit code (or signal name) once the process has exited. */
   exited: Promise<number | string>;
   waitFor(text: string | RegExp, deadlineMs?: number): Promise<void>;
@@ -16,11 +18,13 @@ export interface Proc {
 export function startProc(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
+  let stdout = '';
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {
     out += d.toString();
     for (const l of listeners) l();
   };
+  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, sig) => {
@@ -30,6 +34,7 @@ export function startProc(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   return {
     child,
     output: () => out,
+    stdout: () => stdout,
     exited,
     waitFor(text, deadlineMs = 15_000) {
       const hit = () => (typeof text === 'string' ? out.includes(text) : text.test(out));
