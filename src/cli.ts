@@ -2,10 +2,10 @@
 /** rgw-agent command line. */
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { createLogger, type LogFormat } from './log.js';
+import { createLogger, reopenLogFiles, type LogFormat } from './log.js';
 import { loadRealm, RealmError, type Realm } from './zone/realm.js';
 import { startZone, ZoneStartError, type RunningZone } from './zone/server.js';
-import { buildConfig, CONFIG_KEYS, ConfigError, readConfigFile, type AgentConfig } from './config.js';
+import { buildConfig, CONFIG_KEYS, ConfigError, readConfigFile, reloadConfig, type AgentConfig } from './config.js';
 import { createSyncContext, type SyncSetup } from './sync/setup.js';
 import { Syncer } from './sync/incremental.js';
 import type { FullSyncSummary } from './sync/full.js';
@@ -16,6 +16,7 @@ import { Stopped } from './worker/pool.js';
 import { collectStatus, formatStatus } from './sync/status.js';
 import { AgentMetrics } from './metrics.js';
 import { runVerify } from './verify.js';
+import { startProgress } from './progress.js';
 
 /** Exit code for a configuration or start-up problem the operator must fix. */
 const EXIT_USAGE = 2;
@@ -89,12 +90,17 @@ function configOptions<T>(y: Argv<T>) {
   return out;
 }
 
+/** Config file + environment + flags; throws ConfigError. */
+function readAgentConfig(a: Record<string, unknown>): AgentConfig {
+  const file = typeof a.config === 'string' ? readConfigFile(a.config) : {};
+  const flags: Record<string, unknown> = {};
+  for (const key of Object.keys(CONFIG_KEYS)) flags[key] = a[key.replace(/_/g, '-')];
+  return buildConfig(file, flags, process.env, typeof a.config === 'string' ? `config file ${a.config}` : 'config');
+}
+
 function loadAgentConfig(a: Record<string, unknown>): AgentConfig {
   try {
-    const file = typeof a.config === 'string' ? readConfigFile(a.config) : {};
-    const flags: Record<string, unknown> = {};
-    for (const key of Object.keys(CONFIG_KEYS)) flags[key] = a[key.replace(/_/g, '-')];
-    return buildConfig(file, flags, process.env, typeof a.config === 'string' ? `config file ${a.config}` : 'config');
+    return readAgentConfig(a);
   } catch (e) {
     if (e instanceof ConfigError) fail(e.message);
     throw e;
@@ -107,6 +113,11 @@ function agentLogger(cfg: AgentConfig, a: { logLevel: string; logFormat?: LogFor
 
 function describeSummary(s: FullSyncSummary): string {
   return `${s.failedMetadata.length} metadata entries, ${s.failedBuckets.length} buckets (${s.failedObjects} objects) failed; ${s.busyShards} shards were locked by another agent`;
+}
+
+/** A live progress line on a TTY; a log line every 5 s otherwise. */
+function progressFor(setup: SyncSetup, log: ReturnType<typeof createLogger>): () => void {
+  return startProgress(setup.ctx.stats, { tty: process.stderr.isTTY === true, write: (s) => process.stderr.write(s), log: (s) => log.info(s) });
 }
 
 interface AgentRun { cfg: AgentConfig; log: ReturnType<typeof createLogger>; setup: SyncSetup; stop: AbortSignal }
@@ -135,6 +146,20 @@ async function startAgent(a: Record<string, unknown> & { logLevel: string; logFo
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP: reopen the log file (logrotate) and reload the settings that can change while running.
+  process.on('SIGHUP', () => {
+    reopenLogFiles(log);
+    let next: AgentConfig;
+    try {
+      next = readAgentConfig(a);
+    } catch (e) {
+      log.error(`SIGHUP: log file reopened; config NOT reloaded: ${(e as Error).message}`);
+      return;
+    }
+    const { changed, needsRestart } = reloadConfig(cfg, next);
+    log.info(`SIGHUP: log file reopened; config reloaded${changed.length ? `: ${changed.join(', ')}` : ' (no changes)'}`);
+    if (needsRestart.length) log.warn(`SIGHUP: these settings change only on restart: ${needsRestart.join(', ')}`);
+  });
   let setup: SyncSetup;
   try {
     setup = await createSyncContext(cfg, log, stop.signal);
@@ -150,13 +175,16 @@ async function runFullSync(a: Record<string, unknown> & { logLevel: string; logF
   try {
     const t0 = Date.now();
     let summary: FullSyncSummary;
+    const stopProgress = progressFor(setup, log);
     try {
       summary = await new Syncer(setup.ctx).fullSync();
     } catch (e) {
+      stopProgress();
       if (!(e instanceof Stopped) || !stop.aborted) throw e;
       log.info('full sync stopped; finished work is recorded. "rgw-agent sync" (or full-sync again) resumes the shards that did not finish');
       return;
     }
+    stopProgress();
     const st = setup.ctx.stats;
     const failed = summary.failedMetadata.length + summary.failedBuckets.length + summary.busyShards;
     log.info(`full sync finished in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${st.metadataSynced} metadata entries, ${st.objectsCopied} objects copied, ${st.objectsUnchanged} unchanged, ${st.objectsDeleted} deleted`);
@@ -195,7 +223,8 @@ async function runSync(a: Record<string, unknown> & { logLevel: string; logForma
         if (syncer.needsFullSync || cfg.syncScope === 'full') {
           log.info(cfg.syncScope === 'full' ? 'sync_scope is full: running a full sync first' : 'shards without sync bounds on the destination: running a full sync of those first');
           if (metrics) metrics.health.phase = 'full-sync';
-          const summary = await syncer.fullSync(cfg.syncScope === 'full');
+          const stopProgress = progressFor(setup, log);
+          const summary = await syncer.fullSync(cfg.syncScope === 'full').finally(stopProgress);
           if (summary.failedMetadata.length + summary.failedBuckets.length > 0) log.warn(`full sync left retries: ${describeSummary(summary)}`);
         }
         started = true;

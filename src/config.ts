@@ -172,3 +172,26 @@ export function buildConfig(file: Record<string, unknown>, flags: Record<string,
     metricsHost: merged.metrics_host as string,
   };
 }
+
+/** Settings a running agent picks up on SIGHUP; the rest (keys, endpoints, ports) need a restart. */
+const RELOADABLE: (keyof AgentConfig)[] = [
+  'numWorkers', 'maxEntries', 'lockTimeout', 'incrementalSyncDelay', 'objectSyncTimeout', 'prepareErrorDelay',
+  'rgwDataLogWindow', 'objectConcurrency', 'stopTimeout',
+];
+
+/** Applies the reloadable settings of `next` to `current` in place; reports what changed and what was ignored. */
+export function reloadConfig(current: AgentConfig, next: AgentConfig): { changed: string[]; needsRestart: string[] } {
+  const changed: string[] = [];
+  const needsRestart: string[] = [];
+  for (const k of Object.keys(next) as (keyof AgentConfig)[]) {
+    if (current[k] === next[k]) continue;
+    const secret = k.endsWith('SecretKey') || k.endsWith('AccessKey');
+    if (RELOADABLE.includes(k)) {
+      changed.push(`${k} ${String(current[k])} -> ${String(next[k])}`);
+      (current as unknown as Record<string, unknown>)[k] = next[k];
+    } else {
+      needsRestart.push(secret ? k : `${k} (${String(current[k])} -> ${String(next[k])})`);
+    }
+  }
+  return { changed, needsRestart };
+}

@@ -16,6 +16,7 @@ import { buildConfig } from './config.js';
 import { createSyncContext } from './sync/setup.js';
 import { Syncer } from './sync/incremental.js';
 import { compareZones } from './sync/compare.js';
+import { startProgress } from './progress.js';
 import type { SyncLogger } from './sync/context.js';
 
 export interface DemoOptions { objects: number; seconds: number; keep: boolean; log: SyncLogger; out: (line: string) => void }
@@ -85,7 +86,8 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
       const syncer = new Syncer(setup.ctx);
       await syncer.init();
       const t0 = Date.now();
-      const summary = await syncer.fullSync();
+      const stopProgress = startProgress(setup.ctx.stats, { tty: process.stdout.isTTY === true, write: (x) => process.stdout.write(x), log: o.out, everyMs: process.stdout.isTTY ? 250 : 1000 });
+      const summary = await syncer.fullSync().finally(stopProgress);
       const st = setup.ctx.stats;
       o.out(`full sync: ${st.metadataSynced} metadata entries and ${st.objectsCopied} objects in ${((Date.now() - t0) / 1000).toFixed(1)}s${summary.failedBuckets.length ? `, ${summary.failedBuckets.length} buckets with retries` : ''}`);
 

@@ -3,6 +3,8 @@
  * passed through a redactor so a secret that slips into a message never reaches the log.
  */
 import winston from 'winston';
+import Transport from 'winston-transport';
+import { createWriteStream, type WriteStream } from 'node:fs';
 
 export type LogFormat = 'text' | 'json';
 export interface LoggerOptions { level?: string; format?: LogFormat; secrets?: string[]; file?: string }
@@ -19,6 +21,44 @@ export function redact(text: string, secrets: string[]): string {
   return out;
 }
 
+/**
+ * Appends formatted lines to a file, and reopens it on request (SIGHUP), so logrotate can move the
+ * file away without the agent writing into the moved file forever.
+ */
+export class ReopenableFileTransport extends Transport {
+  private stream: WriteStream;
+
+  constructor(readonly filename: string, level?: string) {
+    super({ level });
+    this.stream = this.open();
+  }
+
+  private open(): WriteStream {
+    const s = createWriteStream(this.filename, { flags: 'a', mode: 0o640 });
+    s.on('error', (e) => process.stderr.write(`rgw-agent: cannot write log file ${this.filename}: ${e.message}\n`));
+    return s;
+  }
+
+  reopen(): void {
+    const old = this.stream;
+    this.stream = this.open();
+    old.end();
+  }
+
+  override log(info: Record<string | symbol, unknown>, next: () => void): void {
+    this.stream.write(`${String(info[Symbol.for('message')])}\n`);
+    next();
+  }
+
+  override close(): void {
+    this.stream.end();
+  }
+}
+
+export function reopenLogFiles(logger: winston.Logger): void {
+  for (const t of logger.transports) if (t instanceof ReopenableFileTransport) t.reopen();
+}
+
 export function createLogger(opts: LoggerOptions = {}): winston.Logger {
   const secrets = opts.secrets ?? [];
   const scrub = winston.format((info) => {
@@ -33,7 +73,7 @@ export function createLogger(opts: LoggerOptions = {}): winston.Logger {
     format,
     transports: [
       new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }),
-      ...(opts.file ? [new winston.transports.File({ filename: opts.file })] : []),
+      ...(opts.file ? [new ReopenableFileTransport(opts.file)] : []),
     ],
   });
 }

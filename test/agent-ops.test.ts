@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { call } from './helpers/http.js';
 import { createUser, put, startPair, zoneState, type Pair } from './helpers/pair.js';
 import { startProc, until } from './helpers/procs.js';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 async function equal(p: Pair): Promise<boolean> {
   return JSON.stringify(await zoneState(p.east, p.sys)) === JSON.stringify(await zoneState(p.westDirect, p.sys));
@@ -88,6 +90,29 @@ describe('operations', () => {
     assert.equal(await p.agent(['sync', '--once']).exited, 0);
     const after = startProc(['verify', '-c', cfg, '--bucket', 'verify-bucket']);
     assert.equal(await after.exited, 0, after.output());
+  });
+
+  it('SIGHUP reopens the log file and reloads the config; debug logs hold no secrets or signatures', async () => {
+    p = await startPair({ mdShards: 4, dataShards: 4 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    const logFile = join(p.dir, 'agent.log');
+    const cfg = p.configFile({ log_file: logFile });
+    const daemon = startProc(['sync', '-c', cfg, '--log-level', 'debug', '--log-format', 'json']);
+    await until('requests logged to the file', async () => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('/admin/log'));
+    renameSync(logFile, `${logFile}.1`);
+    writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('incremental_sync_delay: 0', 'incremental_sync_delay: 2').replace(/src_access_key: .*/, 'src_access_key: "OTHERKEY"'));
+    daemon.child.kill('SIGHUP');
+    await until('a new log file with the reload line', async () => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('config reloaded: incrementalSyncDelay 0 -> 2'));
+    assert.match(readFileSync(logFile, 'utf8'), /change only on restart: srcAccessKey/);
+    assert.equal((await call(p.east, 'PUT', '/hup-bucket', alice)).status, 200);
+    await put(p.east, alice, 'hup-bucket', 'after-hup', 'x');
+    await until('still syncing after SIGHUP', async () => (await call(p.westDirect, 'GET', '/hup-bucket/after-hup', alice)).status === 200);
+    assert.equal(await daemon.kill('SIGTERM'), 0);
+    const everything = `${daemon.output()}${readFileSync(`${logFile}.1`, 'utf8')}${readFileSync(logFile, 'utf8')}`;
+    assert.ok(everything.includes('"level":"debug"'), 'debug lines were written');
+    assert.ok(!everything.includes(p.sys.secretKey), 'no secret key in any log');
+    assert.doesNotMatch(everything, /Signature=[0-9a-f]{64}|AWS [A-Z0-9]+:[A-Za-z0-9+/=]{20,}/, 'no request signature in any log');
+    for (const line of readFileSync(logFile, 'utf8').trim().split('\n')) JSON.parse(line);
   });
 
   it('/metrics shows counters moving and /healthz answers', async () => {

@@ -28,10 +28,13 @@ export interface SyncStats {
   errors: Record<string, number>;
   lockBusy: number;
   locksLost: number;
+  /** Full sync: buckets to list and buckets done, for progress. */
+  bucketsTotal: number;
+  bucketsDone: number;
 }
 
 export function newStats(): SyncStats {
-  return { metadataSynced: 0, metadataRemoved: 0, objectsCopied: 0, objectsUnchanged: 0, objectsDeleted: 0, bytesCopied: 0, failures: 0, errors: {}, lockBusy: 0, locksLost: 0 };
+  return { metadataSynced: 0, metadataRemoved: 0, objectsCopied: 0, objectsUnchanged: 0, objectsDeleted: 0, bytesCopied: 0, failures: 0, errors: {}, lockBusy: 0, locksLost: 0, bucketsTotal: 0, bucketsDone: 0 };
 }
 
 export function recordFailure(stats: SyncStats, kind: 'object' | 'metadata' | 'bucket' | 'pass'): void {

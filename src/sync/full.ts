@@ -104,6 +104,7 @@ export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary, o
     buckets++;
   }
   ctx.log.info(`full sync: ${buckets} buckets in ${byShard.size} of ${shards} data shards`);
+  ctx.stats.bucketsTotal += [...byShard.values()].reduce((n, v) => n + v.length, 0);
   await forEachLimit([...Array(shards).keys()].filter((i) => !only || only.has(i)), ctx.cfg.numWorkers, async (shard) => {
     const outcome = await withShardLock(ctx, 'data', shard, async (lock) => {
       const failed = new Set<string>();
@@ -111,6 +112,7 @@ export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary, o
         try {
           const owed = await fullSyncBucket(ctx, bucket, lock, summary);
           if (owed) failed.add(owed);
+          ctx.stats.bucketsDone++;
         } catch (e) {
           if (e instanceof Stopped) throw e;
           failed.add(bucket);

@@ -14,9 +14,13 @@ export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop:
   const objectTimeoutMs = cfg.objectSyncTimeout * 1000;
   const { lockerId, nextOpId } = agentIdentity();
   const userAgent = `rgw-agent (${lockerId})`;
+  // Request-level debug lines: method, endpoint, path and query, status, time. Never headers, so
+  // never a signature or key.
+  const onRequest = (endpoint: string) => (i: { method: string; path: string; status?: number; attempt: number; ms: number; error?: string }) =>
+    log.debug(`${i.method} ${endpoint}${i.path} -> ${i.status ?? i.error} in ${i.ms}ms${i.attempt > 1 ? ` (attempt ${i.attempt})` : ''}`);
   const dstClient = new ZoneClient({
     endpoint: cfg.destination, credentials: { accessKey: cfg.destAccessKey, secretKey: cfg.destSecretKey }, signature: cfg.signature,
-    bodyTimeoutMs: objectTimeoutMs, connections: Math.max(8, cfg.numWorkers * cfg.objectConcurrency), userAgent,
+    bodyTimeoutMs: objectTimeoutMs, connections: Math.max(8, cfg.numWorkers * cfg.objectConcurrency), userAgent, onRequest: onRequest(cfg.destination),
   });
   const dst = new AdminApi(dstClient);
   let zones;
@@ -28,7 +32,7 @@ export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop:
   }
   const srcClient = new ZoneClient({
     endpoint: zones.sourceEndpoint, credentials: { accessKey: cfg.srcAccessKey, secretKey: cfg.srcSecretKey }, signature: cfg.signature,
-    connections: Math.max(8, cfg.numWorkers * 4), userAgent,
+    connections: Math.max(8, cfg.numWorkers * 4), userAgent, onRequest: onRequest(zones.sourceEndpoint),
   });
   const ctx: SyncContext = {
     cfg, src: new AdminApi(srcClient), dst, srcS3: new S3Api(srcClient), dstS3: new S3Api(dstClient), zones,
