@@ -238,8 +238,9 @@ function yaml(cfg: Record<string, unknown>): string {
   return Object.entries(cfg).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n') + '\n';
 }
 
+/** The one line a failure prints; debug lines (asked for with --log-level debug) do not count. */
 function oneLine(r: Run, re: RegExp): string {
-  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  const lines = r.stderr.split('\n').filter((l) => l !== '' && !/^\S+ DEBUG /.test(l) && !l.startsWith('{"level":"debug"'));
   assert.equal(lines.length, 1, `exactly one stderr line, got:\n${r.stderr}`);
   assert.match(lines[0], re);
   return lines[0];
