@@ -31,7 +31,7 @@ export interface Realm {
   zoneStats(): Record<string, ProcStats>;
   /** Starts a zone of the realm that is not running yet (fresh data dir). */
   startZone(name: string): Promise<ZoneProc>;
-  /** Stops a zone and removes its data dir. */
+  /** Stops a zone (SIGKILL: a throwaway zone needs no clean shutdown or WAL checkpoint) and removes its data dir. */
   stopZone(name: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -88,7 +88,7 @@ export async function startRealm(label: string, zoneNames: string[], startNow: s
       const zp = zones[z];
       if (!zp) return;
       zp.sampler.stop();
-      await zp.proc.kill('SIGTERM', 5000);
+      await zp.proc.kill('SIGKILL');
       delete zones[z];
       rmSync(join(dir, z), { recursive: true, force: true });
     },

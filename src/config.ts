@@ -27,14 +27,20 @@ export interface AgentConfig {
   signature: 'v4' | 'v2';
   objectConcurrency: number;
   stopTimeout: number;
+  stateStore: 'auto' | 'replica-log' | 'bucket' | 'file';
+  stateBucket: string;
+  stateFile?: string;
+  copyMode: 'auto' | 'remote' | 'stream';
+  shards?: number[];
+  multipartThreshold: number;
   metricsPort?: number;
   metricsHost: string;
 }
 
 export class ConfigError extends Error {}
 
-type Kind = 'string' | 'secret' | 'url' | 'bool' | 'posint' | 'nonnegint' | 'scope' | 'signature';
-interface KeySpec { kind: Kind; dflt?: unknown; describe: string }
+type Kind = 'string' | 'secret' | 'url' | 'bool' | 'posint' | 'nonnegint' | 'scope' | 'signature' | 'choice' | 'shards';
+interface KeySpec { kind: Kind; dflt?: unknown; describe: string; choices?: string[] }
 
 /** Defaults are tuned for low lag: the old agent slept 30 s + 30 s between passes. */
 export const CONFIG_KEYS: Record<string, KeySpec> = {
@@ -57,6 +63,12 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   sync_scope: { kind: 'scope', dflt: 'incremental', describe: 'full or incremental (what "sync" does when bounds exist)' },
   signature: { kind: 'signature', dflt: 'v4', describe: 'Request signing: v4 (default) or v2 for legacy gateways' },
   object_concurrency: { kind: 'posint', dflt: 16, describe: 'Objects copied in parallel within one batch' },
+  state_store: { kind: 'choice', choices: ['auto', 'replica-log', 'bucket', 'file'], dflt: 'auto', describe: 'Where sync bounds live: auto (replica-log when the destination has it, else bucket), replica-log, bucket (objects in state_bucket on the destination), file (state_file)' },
+  state_bucket: { kind: 'string', dflt: 'rgw-agent-state', describe: 'Destination bucket for the bucket state store (created on demand)' },
+  state_file: { kind: 'string', describe: 'Local JSON file for the file state store' },
+  copy_mode: { kind: 'choice', choices: ['auto', 'remote', 'stream'], dflt: 'auto', describe: 'How objects move: auto (remote when the destination supports it), remote (the destination pulls), stream (the agent relays)' },
+  shards: { kind: 'shards', describe: 'Data-log shards this agent syncs, e.g. "0-63" or "0-31,96-127" (default all); for splitting work where data-log locks are gone' },
+  multipart_threshold: { kind: 'posint', dflt: 128 * 1024 * 1024, describe: 'Stream copy: objects larger than this many bytes go up as multipart uploads' },
   stop_timeout: { kind: 'posint', dflt: 30, describe: 'Seconds in-flight work may take to finish after SIGTERM/SIGINT' },
   metrics_port: { kind: 'nonnegint', describe: 'Serve Prometheus /metrics and /healthz on this port (127.0.0.1 unless metrics_host)' },
   metrics_host: { kind: 'string', dflt: '127.0.0.1', describe: 'Address for the metrics server (0.0.0.0 for all)' },
@@ -100,7 +112,26 @@ function coerce(key: string, spec: KeySpec, v: unknown, origin: string): unknown
     case 'signature':
       if (v !== 'v4' && v !== 'v2') throw bad('must be "v4" or "v2"');
       return v;
+    case 'choice':
+      if (typeof v !== 'string' || !spec.choices!.includes(v)) throw bad(`must be one of ${spec.choices!.join(', ')}`);
+      return v;
+    case 'shards':
+      return parseShardList(String(v), bad);
   }
+}
+
+/** "0-63" or "0,5,7-9" -> sorted shard numbers. */
+export function parseShardList(v: string, bad: (what: string) => Error = (w) => new ConfigError(w)): number[] {
+  const out = new Set<number>();
+  for (const part of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) throw bad(`must be shard numbers and ranges like "0-63" or "0,5,7-9" (got "${v}")`);
+    const [a, b] = [Number(m[1]), Number(m[2] ?? m[1])];
+    if (b < a) throw bad(`has a backwards range "${part}"`);
+    for (let i = a; i <= b; i++) out.add(i);
+  }
+  if (out.size === 0) throw bad('names no shard');
+  return [...out].sort((x, y) => x - y);
 }
 
 export function readConfigFile(path: string): Record<string, unknown> {
@@ -147,6 +178,7 @@ export function buildConfig(file: Record<string, unknown>, flags: Record<string,
     if (merged[k] === undefined) throw new ConfigError(`"${k}" is required (config file, --${k.replace(/_/g, '-')}${ENV[k] ? ` or ${ENV[k]}` : ''})`);
   }
   if (merged.source !== undefined && merged.src_zone !== undefined) throw new ConfigError('"source" and "src_zone" are mutually exclusive');
+  if (merged.state_store === 'file' && merged.state_file === undefined) throw new ConfigError('"state_store: file" needs "state_file" (a path)');
   return {
     srcAccessKey: merged.src_access_key as string,
     srcSecretKey: merged.src_secret_key as string,
@@ -168,6 +200,12 @@ export function buildConfig(file: Record<string, unknown>, flags: Record<string,
     signature: merged.signature as 'v4' | 'v2',
     objectConcurrency: merged.object_concurrency as number,
     stopTimeout: merged.stop_timeout as number,
+    stateStore: merged.state_store as AgentConfig['stateStore'],
+    stateBucket: merged.state_bucket as string,
+    stateFile: merged.state_file as string | undefined,
+    copyMode: merged.copy_mode as AgentConfig['copyMode'],
+    shards: merged.shards as number[] | undefined,
+    multipartThreshold: merged.multipart_threshold as number,
     metricsPort: merged.metrics_port as number | undefined,
     metricsHost: merged.metrics_host as string,
   };

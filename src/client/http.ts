@@ -124,6 +124,38 @@ export class ZoneClient {
     throw lastErr;
   }
 
+  /**
+   * One attempt with a streamed body either way: `body` is sent as it is read (the caller gives
+   * its content-length; the payload is signed as UNSIGNED-PAYLOAD), and the answer's body is
+   * handed back unread. On an error status the body is drained and a typed error thrown. Not
+   * retried: a stream cannot be replayed; the caller's retry list does that.
+   */
+  async stream(method: string, path: string, o: Omit<RequestOptions, 'body' | 'idempotent'> & { body?: Readable } = {}): Promise<StreamResponse> {
+    const pathAndQuery = `${path}${buildQuery(o.query)}`;
+    const t0 = Date.now();
+    const headers = {
+      ...this.sign(method, pathAndQuery, { ...(o.headers ?? {}) }),
+      ...(this.opts.userAgent ? { 'user-agent': this.opts.userAgent } : {}),
+    };
+    let r;
+    try {
+      r = await this.pool.request({
+        method: method as 'GET', path: pathAndQuery, body: o.body, headers,
+        headersTimeout: o.headersTimeoutMs, bodyTimeout: o.bodyTimeoutMs,
+      });
+    } catch (e) {
+      const err = e instanceof AgentError ? e : new NetworkError(this.endpoint, e as Error);
+      this.opts.onRequest?.({ method, path: pathAndQuery, attempt: 1, ms: Date.now() - t0, error: err.message });
+      throw err;
+    }
+    this.opts.onRequest?.({ method, path: pathAndQuery, status: r.statusCode, attempt: 1, ms: Date.now() - t0 });
+    if ((r.statusCode >= 200 && r.statusCode < 300) || o.accept?.includes(r.statusCode)) {
+      return { status: r.statusCode, headers: r.headers, body: r.body as unknown as Readable };
+    }
+    const buf = Buffer.from(await r.body.arrayBuffer());
+    throw httpError(r.statusCode, errorCode(buf), this.endpoint, method, pathAndQuery);
+  }
+
   async json<T>(method: string, path: string, o: RequestOptions = {}): Promise<T> {
     const r = await this.request(method, path, o);
     try {

@@ -97,6 +97,25 @@ export class S3Api {
     return { size: Number(one(r.headers['content-length']) || 0), etag: one(r.headers.etag).replace(/"/g, ''), contentType: one(r.headers['content-type']), meta };
   }
 
+  /** A small object's body (state objects), or undefined when it or its bucket does not exist. */
+  async getObject(bucket: string, key: string): Promise<Buffer | undefined> {
+    try {
+      return (await this.client.request('GET', objectPath(bucket, key))).body;
+    } catch (e) {
+      if (e instanceof NotFound) return undefined;
+      throw e;
+    }
+  }
+
+  async putObject(bucket: string, key: string, body: Buffer | string, contentType: string): Promise<void> {
+    await this.client.request('PUT', objectPath(bucket, key), { body, headers: { 'content-type': contentType } });
+  }
+
+  /** Creates a bucket owned by the caller; an existing bucket of the caller's is fine. */
+  async createBucket(bucket: string): Promise<void> {
+    await this.client.request('PUT', `/${s3Encode(bucket, false)}`, { accept: [409] });
+  }
+
   async deleteObject(bucket: string, key: string): Promise<void> {
     try {
       await this.client.request('DELETE', objectPath(bucket, key));

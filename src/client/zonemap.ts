@@ -81,3 +81,18 @@ export function resolveZones(groups: MapZonegroup[], o: { destination: string; s
   if (!sourceEndpoint) throw new ZoneMapError(`source zone ${src.z.name} has no endpoints`);
   return { zonegroup: dest.g, source: src.z, destination: dest.z, sourceEndpoint };
 }
+
+/**
+ * A source outside the destination's region map (another cluster, e.g. an embedded zone syncing
+ * into Ceph): the destination is found in its own map, the source in the source's map, where it
+ * must be a master that logs data.
+ */
+export function resolveAcrossClusters(destGroups: MapZonegroup[], srcGroups: MapZonegroup[], o: { destination: string; source: string; metadataOnly: boolean }): ResolvedZones {
+  const dest = destGroups.flatMap((g) => g.zones.map((z) => ({ g, z }))).find(({ z }) => z.endpoints.some((e) => sameEndpoint(e, o.destination)));
+  if (!dest) throw new ZoneMapError(`destination ${o.destination} is not an endpoint of any zone in its region map`);
+  const src = srcGroups.flatMap((g) => g.zones.map((z) => ({ g, z }))).find(({ z }) => z.endpoints.some((e) => sameEndpoint(e, o.source)));
+  if (!src) throw new ZoneMapError(`source ${o.source} is not an endpoint of any zone in its own region map either`);
+  if (byIdOrName(src.g.zones, src.g.masterZone) !== src.z) throw new ZoneMapError(`source zone ${src.z.name} is not the master zone of its zonegroup ${src.g.name}`);
+  if (!o.metadataOnly && !src.z.logData) throw new ZoneMapError(`source zone ${src.z.name} does not log data (log_data is not "true")`);
+  return { zonegroup: dest.g, source: src.z, destination: dest.z, sourceEndpoint: o.source };
+}

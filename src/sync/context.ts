@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { AdminApi } from '../client/admin.js';
 import type { S3Api } from '../client/s3.js';
+import type { Transfer } from '../client/transfer.js';
 import type { ResolvedZones } from '../client/zonemap.js';
 import type { AgentConfig } from '../config.js';
 import type { BoundStore } from './bounds.js';
@@ -59,6 +60,15 @@ export interface SyncContext {
   clientId: string;
   /** Aborted on shutdown: take no new work, let work in flight finish, record only finished work. */
   stop: AbortSignal;
+  /** remote: the destination pulls (rgwx-source-zone); stream: the agent relays (Pacific). */
+  copyMode: 'remote' | 'stream';
+  transfer: Transfer;
+  /** Bucket owners on the source, for ?rgwx-uid= on stream copies. */
+  owners: Map<string, string>;
+  /** Data-log shards this agent syncs (undefined = all). */
+  dataShards?: Set<number>;
+  /** Data-log shards can be locked on the destination (not on Pacific). */
+  dataLocks: boolean;
 }
 
 export function agentIdentity(): { lockerId: string; nextOpId: () => string } {

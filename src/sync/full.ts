@@ -128,10 +128,12 @@ export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary, o
 }
 
 /** Full sync of every shard, or only of the shards in `only` (those that never completed one). */
-export async function fullSync(ctx: SyncContext, only?: { metadata: Set<number>; data: Set<number> }): Promise<FullSyncSummary> {
+export async function fullSync(ctx: SyncContext, only?: { metadata?: Set<number>; data?: Set<number> }): Promise<FullSyncSummary> {
   const summary: FullSyncSummary = { failedMetadata: [], failedBuckets: [], failedObjects: 0, busyShards: 0 };
-  if (!only || only.metadata.size > 0) await fullSyncMetadata(ctx, summary, only?.metadata);
-  if (!ctx.cfg.metadataOnly && (!only || only.data.size > 0)) await fullSyncData(ctx, summary, only?.data);
+  // Data shards of another agent (the shards setting) are not ours to full-sync either.
+  let data = only?.data;
+  if (ctx.dataShards) data = new Set([...(data ?? ctx.dataShards)].filter((s) => ctx.dataShards!.has(s)));
+  if (!only?.metadata || only.metadata.size > 0) await fullSyncMetadata(ctx, summary, only?.metadata);
+  if (!ctx.cfg.metadataOnly && (!data || data.size > 0)) await fullSyncData(ctx, summary, data);
   return summary;
 }
-

@@ -32,12 +32,21 @@ export class Syncer {
       const states: ShardState[] = new Array(n);
       this.unsynced[type].clear();
       await forEachLimit([...Array(n).keys()], 16, async (i) => {
+        if (!this.mine(type, i)) {
+          states[i] = { marker: '', pending: 0, unsettled: false };
+          return;
+        }
         const b = await this.ctx.bounds.get(type, i.toString());
         if (!b) this.unsynced[type].add(i);
         states[i] = { marker: b?.marker ?? '', pending: b?.items.length ?? 0, unsettled: false };
       });
       this.state[type] = states;
     }
+  }
+
+  /** Data shards outside the configured `shards` belong to another agent. */
+  private mine(type: LogType, shard: number): boolean {
+    return type === 'metadata' || !this.ctx.dataShards || this.ctx.dataShards.has(shard);
   }
 
   private types(): LogType[] {
@@ -62,7 +71,7 @@ export class Syncer {
   private async shardsWithWork(type: LogType): Promise<number[]> {
     const states = this.state[type];
     const work: number[] = [];
-    await forEachLimit([...states.keys()], 16, async (i) => {
+    await forEachLimit([...states.keys()].filter((i) => this.mine(type, i)), 16, async (i) => {
       const s = states[i];
       const head = await this.ctx.src.shardMarker(type, i);
       this.heads[type][i] = head;
@@ -84,7 +93,7 @@ export class Syncer {
     return this.types().flatMap((type) => this.state[type].map((_, shard) => {
       const since = this.behindSince.get(`${type}/${shard}`);
       return { type, shard, seconds: since === undefined ? 0 : Math.max(0, (now - since) / 1000) };
-    }));
+    }).filter((l) => this.mine(l.type, l.shard)));
   }
 
   get pendingRetries(): number {

@@ -1,16 +1,48 @@
 /**
- * Makes one destination object match the source now: the destination pulls it (remote copy with
- * copy-if-newer); gone on the source means delete on the destination. Any other failure is
- * checked against the destination's op state, within the object deadline, then reported.
+ * Makes one destination object match the source now. Remote copy: the destination pulls it
+ * (copy-if-newer); gone on the source means delete on the destination; any other failure is
+ * checked against the destination's op state, within the object deadline. Stream copy (gateways
+ * without working remote copy): HEAD both sides, skip equal objects, relay the body; a source
+ * that answers 404 to HEAD means delete (a copy is never sent for a missing source).
  */
 import { AgentError, HttpError, NetworkError } from '../client/errors.js';
+import { sameObject } from '../client/transfer.js';
 import type { SyncContext } from './context.js';
+import { sleep } from '../worker/sleep.js';
 
 export type ObjectResult = 'copied' | 'unchanged' | 'deleted';
 
-import { sleep } from '../worker/sleep.js';
+async function bucketOwner(ctx: SyncContext, bucket: string): Promise<string> {
+  const known = ctx.owners.get(bucket);
+  if (known) return known;
+  const doc = await ctx.src.getMetadata('bucket', bucket);
+  const owner = doc ? (JSON.parse(doc.toString('utf8')) as { data?: { owner?: string } }).data?.owner : undefined;
+  if (!owner) throw new AgentError(`bucket ${bucket} has no owner in its metadata on the source`);
+  ctx.owners.set(bucket, owner);
+  return owner;
+}
+
+async function streamObject(ctx: SyncContext, bucket: string, key: string): Promise<ObjectResult> {
+  const deleted = async (): Promise<ObjectResult> => {
+    await ctx.dstS3.deleteObject(bucket, key);
+    ctx.stats.objectsDeleted++;
+    return 'deleted';
+  };
+  const src = await ctx.srcS3.headObject(bucket, key);
+  if (!src) return deleted();
+  if (sameObject(src, await ctx.dstS3.headObject(bucket, key))) {
+    ctx.stats.objectsUnchanged++;
+    return 'unchanged';
+  }
+  const bytes = await ctx.transfer.copy(bucket, key, src, await bucketOwner(ctx, bucket));
+  if (bytes === undefined) return deleted();
+  ctx.stats.objectsCopied++;
+  ctx.stats.bytesCopied += bytes;
+  return 'copied';
+}
 
 export async function syncObject(ctx: SyncContext, bucket: string, key: string, signal?: AbortSignal): Promise<ObjectResult> {
+  if (ctx.copyMode === 'stream') return streamObject(ctx, bucket, key);
   const opId = ctx.nextOpId();
   const timeoutMs = ctx.cfg.objectSyncTimeout * 1000;
   const deadline = Date.now() + timeoutMs;

@@ -7,7 +7,7 @@ import type { SyncContext } from './context.js';
 export type ShardOutcome = 'done' | 'busy' | 'lost';
 
 export async function withShardLock(ctx: SyncContext, type: LogType, shard: number, work: (lock: ShardLock) => Promise<void>): Promise<ShardOutcome> {
-  const lock = await ShardLock.acquire(ctx.dst, type, shard, ctx.zones.destination.id, ctx.lockerId, ctx.cfg.lockTimeout, (reason) => {
+  const lock = type === 'data' && !ctx.dataLocks ? ShardLock.none(type, shard, ctx.stop) : await ShardLock.acquire(ctx.dst, type, shard, ctx.zones.destination.id, ctx.lockerId, ctx.cfg.lockTimeout, (reason) => {
     ctx.stats.locksLost++;
     ctx.log.warn(`${type} shard ${shard}: ${reason}; stopping work on it without writing its bound`);
   }, ctx.stop);

@@ -13,7 +13,7 @@ export class ShardLock {
   private readonly controller = new AbortController();
 
   private constructor(
-    private readonly admin: AdminApi,
+    private readonly admin: AdminApi | undefined,
     readonly type: LogType,
     readonly shard: number,
     private readonly zoneId: string,
@@ -44,11 +44,21 @@ export class ShardLock {
     return l;
   }
 
+  /**
+   * Work on a shard that the destination cannot lock (Pacific data-log shards): valid until a
+   * stop. Agents must not overlap on such shards (see the shards setting).
+   */
+  static none(type: LogType, shard: number, stop?: AbortSignal): ShardLock {
+    const l = new ShardLock(undefined, type, shard, '', '', 0, () => undefined, stop);
+    l.lastOkMs = Infinity;
+    return l;
+  }
+
   private async renew(): Promise<void> {
     if (this.lostReason) return;
     const t0 = Date.now();
     try {
-      await this.admin.lock(this.type, this.shard, this.zoneId, this.lockerId, this.leaseSec);
+      await this.admin!.lock(this.type, this.shard, this.zoneId, this.lockerId, this.leaseSec);
       this.lastOkMs = t0;
     } catch (e) {
       this.lose(e instanceof Locked ? 'another agent took the lock' : `renewal failed: ${(e as Error).message}`);
@@ -66,7 +76,7 @@ export class ShardLock {
   /** Still ours: not lost, and the last successful (re)lock is within the lease. */
   valid(): boolean {
     if (this.lostReason) return false;
-    if (Date.now() - this.lastOkMs >= this.leaseSec * 1000) {
+    if (this.admin && Date.now() - this.lastOkMs >= this.leaseSec * 1000) {
       this.lose('lease expired before it could be renewed');
       return false;
     }
@@ -86,6 +96,7 @@ export class ShardLock {
     if (this.timer) clearInterval(this.timer);
     if (!this.valid()) return; // expired or taken: nothing of ours to unlock
     this.lostReason = 'released';
+    if (!this.admin) return;
     try {
       await this.admin.unlock(this.type, this.shard, this.zoneId, this.lockerId);
     } catch {
