@@ -52,6 +52,40 @@ describe('agent end to end', () => {
     assert.match(run.output(), /0 deleted/);
   });
 
+  const modes: Record<string, string | number>[] = [{ state_store: 'bucket', copy_mode: 'stream' }, { state_store: 'file', copy_mode: 'stream', multipart_threshold: 1000 }];
+  for (const mode of modes) {
+    it(`works with state_store ${mode.state_store} and copy_mode ${mode.copy_mode}${'multipart_threshold' in mode ? ' (multipart refused: single PUTs)' : ''}`, async () => {
+      p = await startPair({ mdShards: 4, dataShards: 4 });
+      const alice = await createUser(p.east, p.sys, 'alice');
+      assert.equal((await call(p.east, 'PUT', '/mode-bucket', alice)).status, 200);
+      for (const k of AWKWARD) await put(p.east, alice, 'mode-bucket', k, `${k}:${'x'.repeat(3000)}`, { 'x-amz-meta-kind': 'awkward', 'content-type': 'text/x-mode' });
+      const extra = mode.state_store === 'file' ? { ...mode, state_file: `${p.dir}/state/bounds.json` } : mode;
+      const daemon = p.agent(['sync'], extra);
+      await daemon.waitFor('full sync');
+      await equalZones(p, 'after the full sync');
+      await put(p.east, alice, 'mode-bucket', 'plain', 'overwritten');
+      await del(p.east, alice, 'mode-bucket', 'plus+sign');
+      await equalZones(p, 'after incremental changes');
+      const got = await call(p.westDirect, 'GET', objPath('mode-bucket', 'tilde~'), alice);
+      assert.equal(got.headers['x-amz-meta-kind'], 'awkward');
+      assert.equal(got.headers['content-type'], 'text/x-mode');
+      assert.match(daemon.output(), new RegExp(`using state store ${mode.state_store}.*copy mode stream`));
+      assert.ok(p.proxy.seen.every((s) => !s.url.includes('rgwx-source-zone')), 'no remote copy was sent');
+      if ('multipart_threshold' in mode) {
+        const tries = p.proxy.seen.filter((s) => s.method === 'POST' && s.url.includes('uploads'));
+        // Tried by the copies already in flight when the first refusal came back, then never again.
+        assert.ok(tries.length >= 1 && tries.length <= 16 && tries.every((s) => s.status === 501), `multipart refused, then single PUTs: ${tries.length} tries`);
+      }
+      if (mode.state_store === 'bucket') {
+        const bounds = await call(p.westDirect, 'GET', '/rgw-agent-state?prefix=bounds%2Fdata%2F', p.sys);
+        assert.match(bounds.text, /<Key>bounds\/data\/\d+\.json<\/Key>/, 'data shard bounds live in the state bucket');
+      } else {
+        assert.match((await import('node:fs')).readFileSync(`${p.dir}/state/bounds.json`, 'utf8'), /"data\/\d+"/);
+      }
+      await daemon.kill('SIGTERM');
+    });
+  }
+
   it('incremental daemon follows overwrites, deletes, new users and removed buckets', async () => {
     p = await startPair();
     const alice = await createUser(p.east, p.sys, 'alice');

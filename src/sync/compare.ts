@@ -37,6 +37,8 @@ export interface CompareOptions {
   concurrency?: number;
   /** Keys per listing page (default 1000). */
   pageSize?: number;
+  /** Buckets left out on both sides: the agent's own state bucket. */
+  ignoreBuckets?: string[];
 }
 
 /** Runs at most `limit` tasks at once; the first failure stops new tasks and is thrown. */
@@ -195,6 +197,8 @@ export async function compareZones(src: ZoneApis, dst: ZoneApis, o: CompareOptio
     } else {
       [sb, db] = await both(sortedKeys(src.admin, 'bucket'), sortedKeys(dst.admin, 'bucket'));
     }
+    const ignored = new Set(o.ignoreBuckets ?? []);
+    [sb, db] = [sb.filter((b) => !ignored.has(b)), db.filter((b) => !ignored.has(b))];
     const [sbs, dbs] = [new Set(sb), new Set(db)];
     for (const b of db) if (!sbs.has(b)) differ({ kind: 'bucket', name: b, detail: 'only on the destination' });
     for (const bucket of sb) {

@@ -111,7 +111,8 @@ const xml = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArra
 export async function zoneState(base: string, sys: Creds): Promise<Record<string, unknown>> {
   const users = (await call(base, 'GET', '/admin/metadata/user', sys)).json<string[]>().sort();
   const state: Record<string, unknown> = { users };
-  for (const b of (await call(base, 'GET', '/admin/metadata/bucket', sys)).json<string[]>().sort()) {
+  // The agent's state bucket (state_store bucket) is bookkeeping, not replicated data.
+  for (const b of (await call(base, 'GET', '/admin/metadata/bucket', sys)).json<string[]>().sort().filter((x) => x !== 'rgw-agent-state')) {
     const meta = (await call(base, 'GET', `/admin/metadata/bucket?key=${encodeURIComponent(b)}`, sys)).json<{ data: { owner: string } }>();
     const objects: string[] = [];
     let marker = '';
