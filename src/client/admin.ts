@@ -15,6 +15,14 @@ export interface MetadataDoc { key: string; ver?: unknown; mtime?: unknown; data
 
 const DAEMON_ID = 'radosgw-agent'; // RGW keeps one entity per record; the original agent's id lets both share progress.
 
+/**
+ * "From the beginning" is no marker at all: Pacific's FIFO-backed data log rejects the old
+ * agent's " " (400), and every gateway lists from the start without one.
+ */
+function markerParam(marker: string): [string, string][] {
+  return marker.trim() === '' ? [] : [['marker', marker]];
+}
+
 function entityParam(type: BoundType, entity: string): [string, string] {
   return type === 'bucket-index' ? ['bucket-instance', entity] : ['id', entity];
 }
@@ -39,7 +47,7 @@ export class AdminApi {
   async listLog<E extends MdLogEntry | DataLogEntry>(type: LogType, shard: number, marker: string, max: number): Promise<LogPage<E>> {
     try {
       return await this.client.json<LogPage<E>>('GET', '/admin/log', {
-        query: [['type', type], ['id', String(shard)], ['marker', marker || ' '], ['max-entries', String(max)]],
+        query: [['type', type], ['id', String(shard)], ...markerParam(marker), ['max-entries', String(max)]],
       });
     } catch (e) {
       if (e instanceof NotFound) return { marker: '', truncated: false, entries: [] };
@@ -59,7 +67,7 @@ export class AdminApi {
 
   listBilog(instance: string, marker: string, max: number): Promise<BilogEntry[]> {
     return this.client.json<BilogEntry[]>('GET', '/admin/log', {
-      query: [['type', 'bucket-index'], ['bucket-instance', instance], ['marker', marker || ' '], ['max-entries', String(max)]],
+      query: [['type', 'bucket-index'], ['bucket-instance', instance], ...markerParam(marker), ['max-entries', String(max)]],
     });
   }
 

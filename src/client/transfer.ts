@@ -12,7 +12,9 @@ import { AgentError, HttpError } from './errors.js';
 
 /** Kept on copies whose ETag cannot equal the source's (multipart), so "already equal" still works. */
 export const SOURCE_ETAG_META = 'rgw-agent-source-etag';
-const PART_SIZE = 64 * 1024 * 1024;
+/** S3 parts are at least 5 MiB (but the last); at most 64 MiB each here. */
+const MIN_PART = 5 * 1024 * 1024;
+const MAX_PART = 64 * 1024 * 1024;
 const xml = new XMLParser({ ignoreAttributes: true, parseTagValue: false });
 
 async function drain(r: Readable): Promise<void> {
@@ -106,8 +108,9 @@ export class Transfer {
     if (!uploadId) throw new AgentError(`multipart upload of ${bucket}/${key}: the destination gave no UploadId`);
     const parts: string[] = [];
     try {
-      for (let start = 0, n = 1; start < head.size; start += PART_SIZE, n++) {
-        const end = Math.min(start + PART_SIZE, head.size) - 1;
+      const partSize = Math.max(MIN_PART, Math.min(MAX_PART, this.threshold));
+      for (let start = 0, n = 1; start < head.size; start += partSize, n++) {
+        const end = Math.min(start + partSize, head.size) - 1;
         const get = await this.getOrMissing(path, { range: `bytes=${start}-${end}` });
         if (!get) return undefined;
         try {

@@ -15,11 +15,13 @@ import type { S3Api } from '../client/s3.js';
 
 export type { Bound, BoundType };
 
-/** " " (and "") mean "before everything" and sort first; otherwise markers compare as strings. */
+/**
+ * " " (and "") mean "before everything" and sort first; otherwise markers compare as strings,
+ * without the "N#" index-shard prefix a per-shard bucket-index listing puts on op ids.
+ */
 export function laterMarker(a: string, b: string): string {
-  const na = a.trim() === '' ? '' : a;
-  const nb = b.trim() === '' ? '' : b;
-  return na >= nb ? a : b;
+  const norm = (m: string) => (m.trim() === '' ? '' : m.replace(/^\d+#/, ''));
+  return norm(a) >= norm(b) ? a : b;
 }
 
 export interface BoundStore {
@@ -89,7 +91,8 @@ function parseBound(text: string, where: string): Bound {
  */
 export class BucketBackend implements BoundBackend {
   readonly kind = 'bucket';
-  private created = false;
+  /** One creation for all writers: on a secondary zone each create is forwarded to the master. */
+  private creating: Promise<void> | undefined;
 
   constructor(private readonly s3: S3Api, readonly bucket: string) {}
 
@@ -108,9 +111,12 @@ export class BucketBackend implements BoundBackend {
       await this.s3.putObject(this.bucket, BucketBackend.key(type, entity), body, 'application/json');
     } catch (e) {
       // Created on demand: the first write into a destination that has never had a bound.
-      if (!(e instanceof NotFound) || this.created) throw e;
-      await this.s3.createBucket(this.bucket);
-      this.created = true;
+      if (!(e instanceof NotFound)) throw e;
+      this.creating ??= this.s3.createBucket(this.bucket).catch((err: unknown) => {
+        this.creating = undefined;
+        throw err;
+      });
+      await this.creating;
       await this.s3.putObject(this.bucket, BucketBackend.key(type, entity), body, 'application/json');
     }
   }

@@ -76,3 +76,8 @@ export function agentIdentity(): { lockerId: string; nextOpId: () => string } {
   let counter = 0;
   return { lockerId, nextOpId: () => `${lockerId}:${++counter}` };
 }
+
+/** The agent's own state bucket (bucket state store) is bookkeeping: never synced itself. */
+export function isStateBucket(ctx: SyncContext, bucket: string): boolean {
+  return ctx.bounds.kind === 'bucket' && bucket === ctx.cfg.stateBucket;
+}

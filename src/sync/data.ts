@@ -7,7 +7,7 @@
  */
 import type { DataLogEntry, RetryItem } from '../client/admin.js';
 import { NotFound } from '../client/errors.js';
-import { recordFailure, type SyncContext } from './context.js';
+import { isStateBucket, recordFailure, type SyncContext } from './context.js';
 import { syncObject } from './objectsync.js';
 import { forEachLimit, Stopped } from '../worker/pool.js';
 import type { ShardLock } from '../worker/lock.js';
@@ -114,7 +114,7 @@ export async function syncDataShard(ctx: SyncContext, shard: number, lock: Shard
   for (let first = true; ; first = false) {
     const page = await ctx.src.listLog<DataLogEntry>('data', shard, marker, ctx.cfg.maxEntries);
     const instances = new Set<string>();
-    for (const e of page.entries) instances.add(e.key);
+    for (const e of page.entries) if (!isStateBucket(ctx, bucketOfInstance(e.key))) instances.add(e.key);
     if (first) for (const n of pending) if (ctx.backoff.due(n)) instances.add(n);
     if (instances.size === 0 && !first) break;
     const failed = new Set<string>();

@@ -3,7 +3,7 @@
  * the snapshots as bounds (with whatever failed as retry items). Incremental sync then replays
  * only what changed since the snapshot: nothing written during the listing is missed.
  */
-import { recordFailure, type SyncContext } from './context.js';
+import { isStateBucket, recordFailure, type SyncContext } from './context.js';
 import { mdlogShard, syncMetadataKeys } from './metadata.js';
 import { syncKeys } from './data.js';
 import { dataShard } from './shard.js';
@@ -84,11 +84,34 @@ async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: ShardLock,
   }
   await flush();
   summary.failedObjects += failed.size;
-  const existing = await ctx.bounds.get('bucket-index', instance);
   if (!lock.valid()) throw new Error(`lost the lock during full sync of ${bucket}`);
+  const perShard = shardMarkers(snap);
+  if (perShard.length === 0) return storeBucketBound(ctx, instance, snap, failed);
+  // A sharded index: one bound per index shard, named as the data log names them ("b:id:N").
+  // Failed keys are owed by shard 0's bound; a retry syncs a key by name, whatever its shard.
+  let owed: string | undefined;
+  for (const [shard, marker] of perShard) {
+    // Stored as "N#marker", the form the per-shard listing returns as op ids.
+    const r = await storeBucketBound(ctx, `${instance}:${shard}`, marker ? `${shard}#${marker}` : '', shard === perShard[0][0] ? failed : new Set());
+    owed ??= r;
+  }
+  return owed;
+}
+
+/** "0#m0,1#m1,..." (Pacific's sharded bucket index) -> [[0, m0], [1, m1], ...]; [] for a plain marker. */
+export function shardMarkers(marker: string): [string, string][] {
+  if (!marker.includes('#')) return [];
+  return marker.split(',').filter(Boolean).map((part) => {
+    const i = part.indexOf('#');
+    return [part.slice(0, i), part.slice(i + 1)];
+  });
+}
+
+async function storeBucketBound(ctx: SyncContext, entity: string, snap: string, failed: Set<string>): Promise<string | undefined> {
+  const existing = await ctx.bounds.get('bucket-index', entity);
   const keep = new Set([...(existing?.items ?? []).map((i) => i.name), ...failed]);
-  await ctx.bounds.set('bucket-index', instance, { marker: laterMarker(snap, existing?.marker ?? ''), items: [...keep].map((name) => ({ name, timestamp: new Date().toISOString() })) });
-  return keep.size > 0 ? instance : undefined;
+  await ctx.bounds.set('bucket-index', entity, { marker: laterMarker(snap, existing?.marker ?? ''), items: [...keep].map((name) => ({ name, timestamp: new Date().toISOString() })) });
+  return keep.size > 0 ? entity : undefined;
 }
 
 export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary, only?: Set<number>): Promise<void> {
@@ -97,6 +120,7 @@ export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary, o
   const byShard = new Map<number, string[]>();
   let buckets = 0;
   for await (const b of ctx.src.metadataKeys('bucket')) {
+    if (isStateBucket(ctx, b)) continue;
     const s = dataShard(b, shards);
     if (only && !only.has(s)) continue;
     if (!byShard.has(s)) byShard.set(s, []);

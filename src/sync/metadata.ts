@@ -5,7 +5,7 @@
  */
 import type { MdLogEntry } from '../client/admin.js';
 import { metadataShard } from './shard.js';
-import { recordFailure, type SyncContext } from './context.js';
+import { isStateBucket, recordFailure, type SyncContext } from './context.js';
 import type { ShardLock } from '../worker/lock.js';
 import { forEachLimit } from '../worker/pool.js';
 
@@ -41,6 +41,9 @@ export async function syncMetadataKey(ctx: SyncContext, section: string, key: st
 export async function syncMetadataKeys(ctx: SyncContext, keys: Iterable<[string, string]>, signal: AbortSignal): Promise<Set<string>> {
   const bySection = new Map<string, Set<string>>();
   for (const [s, k] of keys) {
+    // Only users and buckets are replicated (Pacific logs other sections too, e.g. otp, roles).
+    if (!SECTION_ORDER.includes(s)) continue;
+    if (s !== 'user' && isStateBucket(ctx, k.split(':')[0])) continue;
     if (!bySection.has(s)) bySection.set(s, new Set());
     bySection.get(s)!.add(k);
   }

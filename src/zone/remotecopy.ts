@@ -76,7 +76,11 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
   const srcMtime = sourceMtimeUs(rh);
   if (ifNewer && srcMtime !== undefined) {
     const local = zc.store.getObject(dest.instance, key);
-    if (local && local.mtime_us >= srcMtime) {
+    // Last-Modified has whole seconds: a same-second overwrite looks "not newer", so without the
+    // source's sub-second mtime (Rgwx-Mtime; Ceph does not send it) the ETag must match too.
+    const precise = headerValue(rh, 'rgwx-mtime') !== undefined;
+    const srcEtag = (headerValue(rh, 'etag') ?? '').replace(/"/g, '');
+    if (local && local.mtime_us >= srcMtime && (precise || local.etag === srcEtag)) {
       await resp.body.dump();
       setState('complete');
       ctx.res.writeHead(304, { 'Content-Length': 0 });

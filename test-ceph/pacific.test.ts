@@ -1,0 +1,178 @@
+/**
+ * The agent against real Ceph RGW Pacific (16.2): a two-zone cluster from shared/ceph/ceph-up.sh
+ * (us-east master :8000, us-west :8001, built-in sync off). Pacific → Pacific, Pacific → embedded
+ * zone, embedded zone → Pacific; each proves the destination equals the source with `verify`.
+ */
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { call } from '../test/helpers/http.js';
+import { startProc, startZoneProc, until, type Proc } from '../test/helpers/procs.js';
+import { freePort } from '../test/helpers/realm.js';
+import { createUser, del, objPath, put, type Creds } from '../test/helpers/pair.js';
+
+const SCRIPTS = process.env.CEPH_SCRIPTS ?? join(process.cwd(), '../shared/ceph');
+const EAST = 'http://127.0.0.1:8000';
+const WEST = 'http://127.0.0.1:8001';
+
+interface Cluster { dir: string; sys: Creds; tester: Creds }
+
+function cephUp(): Cluster {
+  const dir = mkdtempSync(join(tmpdir(), 'rgw-agent-ceph-'));
+  const r = spawnSync('bash', [join(SCRIPTS, 'ceph-up.sh')], { env: { ...process.env, CEPH_TEST_DIR: join(dir, 'ceph') }, encoding: 'utf8', timeout: 180_000 });
+  if (r.status !== 0) throw new Error(`ceph-up.sh failed (exit ${r.status}):\n${(r.stdout + r.stderr).slice(-3000)}`);
+  const env = readFileSync(join(dir, 'ceph', 'env.sh'), 'utf8');
+  const v = (name: string) => new RegExp(`${name}=(\\S+)`).exec(env)?.[1] ?? '';
+  return { dir, sys: { accessKey: v('SYSTEM_AK'), secretKey: v('SYSTEM_SK') }, tester: { accessKey: v('TEST_AK'), secretKey: v('TEST_SK') } };
+}
+
+function cephDown(c: Cluster | undefined): void {
+  if (!c) return;
+  spawnSync('bash', [join(SCRIPTS, 'ceph-down.sh'), '--wipe'], { env: { ...process.env, CEPH_TEST_DIR: join(c.dir, 'ceph') }, timeout: 60_000 });
+  rmSync(c.dir, { recursive: true, force: true });
+}
+
+function agentConfig(c: Cluster, extra: Record<string, string | number>): string {
+  const file = join(c.dir, `agent-${Math.random().toString(36).slice(2)}.yaml`);
+  const cfg: Record<string, string | number> = {
+    src_access_key: c.sys.accessKey, src_secret_key: c.sys.secretKey, dest_access_key: c.sys.accessKey, dest_secret_key: c.sys.secretKey,
+    incremental_sync_delay: 1, lock_timeout: 10, object_sync_timeout: 60, ...extra,
+  };
+  writeFileSync(file, Object.entries(cfg).map(([k, val]) => `${k}: ${JSON.stringify(val)}`).join('\n'));
+  return file;
+}
+
+/** Runs `rgw-agent verify --json` until the zones are equal; fails with the last differences. */
+async function verifiedEqual(cfg: string, what: string, deadlineMs = 120_000, extraArgs: string[] = []): Promise<void> {
+  let last = '';
+  await until(what, async () => {
+    const v = startProc(['verify', '-c', cfg, '--json', ...extraArgs]);
+    const code = await v.exited;
+    last = v.stdout();
+    return code === 0;
+  }, deadlineMs, 1000).catch((e: Error) => { throw new Error(`${e.message}\nlast verify: ${last.slice(0, 3000)}`); });
+}
+
+async function workload(base: string, sys: Creds, tester: Creds, prefix: string): Promise<{ alice: Creds }> {
+  const alice = await createUser(base, sys, `${prefix}-alice`);
+  for (const [who, bucket] of [[tester, `${prefix}-photos`], [alice, `${prefix}-docs`]] as [Creds, string][]) {
+    assert.equal((await call(base, 'PUT', `/${bucket}`, who)).status, 200);
+    for (let i = 0; i < 12; i++) {
+      await put(base, who, bucket, `dir ${i % 3}/obj+${i}~ü.txt`, `${bucket} ${i} ${'x'.repeat(i * 100)}`, { 'content-type': 'text/plain', 'x-amz-meta-index': String(i) });
+    }
+  }
+  await put(base, tester, `${prefix}-photos`, 'big.bin', Buffer.alloc(5 * 1024 * 1024 + 3, 0x5a));
+  return { alice };
+}
+
+async function changes(base: string, sys: Creds, tester: Creds, alice: Creds, prefix: string): Promise<void> {
+  await put(base, tester, `${prefix}-photos`, 'dir 0/obj+0~ü.txt', 'overwritten', { 'x-amz-meta-index': 'changed' });
+  await del(base, tester, `${prefix}-photos`, 'dir 1/obj+1~ü.txt');
+  await put(base, alice, `${prefix}-docs`, 'new after full sync', 'new');
+  await put(base, alice, `${prefix}-docs`, 'dir 2/obj+2~ü.txt', 'v2');
+  await del(base, alice, `${prefix}-docs`, 'dir 2/obj+2~ü.txt');
+  await put(base, alice, `${prefix}-docs`, 'dir 2/obj+2~ü.txt', 'v3');
+  await createUser(base, sys, `${prefix}-bob`);
+  assert.equal((await call(base, 'PUT', `/${prefix}-late`, alice)).status, 200);
+  await put(base, alice, `${prefix}-late`, 'late object', 'late');
+}
+
+describe('Ceph Pacific', () => {
+  let cluster: Cluster | undefined;
+  const procs: Proc[] = [];
+
+  before(() => {
+    const which = spawnSync('sh', ['-c', 'command -v radosgw && command -v ceph-mon'], { encoding: 'utf8' });
+    assert.equal(which.status, 0, 'Ceph is not installed: apt-get install -y --no-install-recommends ceph-mon ceph-osd ceph-mgr radosgw ceph-common');
+  });
+
+  afterEach(async () => {
+    await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
+    cephDown(cluster);
+    cluster = undefined;
+  });
+
+  after(() => cephDown(cluster));
+
+  it('Pacific us-east -> us-west: full sync, then incremental with writes, overwrites, deletes, users and buckets', async () => {
+    cluster = cephUp();
+    const c = cluster;
+    const { alice } = await workload(EAST, c.sys, c.tester, 'pp');
+    const cfg = agentConfig(c, { destination: WEST, multipart_threshold: 2 * 1024 * 1024 });
+    const full = startProc(['full-sync', '-c', cfg, '--log-format', 'text']);
+    assert.equal(await full.exited, 0, full.output());
+    for (const cap of ['replica_log: not available', 'opstate: not available', 'data-log locks: not available', 'metadata-log locks: available', 'remote copy: not available']) {
+      assert.ok(full.output().includes(`destination capability ${cap}`), cap);
+    }
+    assert.match(full.output(), /using state store bucket .* copy mode stream/);
+    await verifiedEqual(cfg, 'us-west equals us-east after the full sync', 30_000);
+    const got = await call(WEST, 'GET', objPath('pp-photos', 'dir 0/obj+0~ü.txt'), c.tester);
+    assert.equal(got.headers['x-amz-meta-index'], '0');
+
+    const daemon = startProc(['sync', '-c', cfg, '--log-format', 'text']);
+    procs.push(daemon);
+    await daemon.waitFor('pass', 60_000).catch(() => undefined);
+    await changes(EAST, c.sys, c.tester, alice, 'pp');
+    await verifiedEqual(cfg, 'us-west equals us-east after incremental changes');
+    assert.equal((await call(WEST, 'GET', objPath('pp-docs', 'dir 2/obj+2~ü.txt'), alice)).text, 'v3');
+    assert.equal((await call(WEST, 'GET', '/admin/user?uid=pp-bob', c.sys)).status, 200);
+    // The owner is kept: the object on us-west belongs to alice, not to the system user.
+    assert.equal((await call(WEST, 'GET', `/pp-docs/${encodeURIComponent('new after full sync')}`, alice)).status, 200);
+    assert.equal(await daemon.kill('SIGTERM'), 0, daemon.output());
+  });
+
+  it('mixed pair: Pacific us-east -> embedded zone', async () => {
+    cluster = cephUp();
+    const c = cluster;
+    const { alice } = await workload(EAST, c.sys, c.tester, 'pe');
+    const port = await freePort();
+    const realm = join(c.dir, 'realm.yaml');
+    writeFileSync(realm, [
+      'zonegroup: us', 'master_zone: us-east', 'zones:',
+      `  us-east: { endpoint: "${EAST}" }`,
+      `  us-embedded: { endpoint: "http://127.0.0.1:${port}" }`,
+      `system_user: { uid: sync-agent, access_key: "${c.sys.accessKey}", secret_key: "${c.sys.secretKey}" }`,
+      'metadata_log_shards: 64', 'data_log_shards: 128', '',
+    ].join('\n'));
+    const zone = await startZoneProc(realm, 'us-embedded', join(c.dir, 'embedded'));
+    procs.push(zone);
+    const cfg = agentConfig(c, { destination: `http://127.0.0.1:${port}` });
+    const daemon = startProc(['sync', '-c', cfg, '--log-format', 'text']);
+    procs.push(daemon);
+    await daemon.waitFor('full sync', 60_000);
+    await verifiedEqual(cfg, 'the embedded zone equals us-east after the full sync', 60_000, ['--bucket', 'pe-photos']);
+    await changes(EAST, c.sys, c.tester, alice, 'pe');
+    for (const b of ['pe-photos', 'pe-docs', 'pe-late']) await verifiedEqual(cfg, `bucket ${b} equal after incremental changes`, 120_000, ['--bucket', b]);
+    assert.match(daemon.output(), /using state store replica-log, copy mode remote/);
+    assert.equal((await call(`http://127.0.0.1:${port}`, 'GET', objPath('pe-docs', 'dir 2/obj+2~ü.txt'), c.sys)).text, 'v3');
+  });
+
+  it('mixed pair: embedded zone -> Pacific us-west', async () => {
+    cluster = cephUp();
+    const c = cluster;
+    const port = await freePort();
+    const realm = join(c.dir, 'realm.yaml');
+    writeFileSync(realm, [
+      'zonegroup: emb', 'master_zone: emb-east', 'zones:',
+      `  emb-east: { endpoint: "http://127.0.0.1:${port}" }`,
+      `  emb-spare: { endpoint: "http://127.0.0.1:${await freePort()}" }`,
+      `system_user: { uid: sync-agent, access_key: "${c.sys.accessKey}", secret_key: "${c.sys.secretKey}" }`,
+      '',
+    ].join('\n'));
+    const zone = await startZoneProc(realm, 'emb-east', join(c.dir, 'embedded'));
+    procs.push(zone);
+    const src = `http://127.0.0.1:${port}`;
+    const { alice } = await workload(src, c.sys, c.sys, 'ep');
+    const cfg = agentConfig(c, { destination: WEST, source: src, rgw_data_log_window: 0 });
+    const daemon = startProc(['sync', '-c', cfg, '--log-format', 'text']);
+    procs.push(daemon);
+    await daemon.waitFor('full sync', 60_000);
+    for (const b of ['ep-photos', 'ep-docs']) await verifiedEqual(cfg, `bucket ${b} equal after the full sync`, 60_000, ['--bucket', b]);
+    await changes(src, c.sys, c.sys, alice, 'ep');
+    for (const b of ['ep-photos', 'ep-docs', 'ep-late']) await verifiedEqual(cfg, `bucket ${b} equal after incremental changes`, 120_000, ['--bucket', b]);
+    assert.equal((await call(WEST, 'GET', '/admin/user?uid=ep-bob', c.sys)).status, 200);
+  });
+});
