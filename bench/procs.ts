@@ -3,7 +3,7 @@
  * registered so that it is killed when the bench exits or fails; output is kept as a bounded tail.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
@@ -167,11 +167,25 @@ export class ProcSampler {
   }
 }
 
-/** Busy CPU seconds of the whole machine so far (/proc/stat: user+nice+system+irq+softirq+steal). */
-function machineBusySec(): number {
+/** CPU seconds so far from /proc/stat: process-context busy time (user+nice+system) and steal. */
+function machineCpu(): { busy: number; steal: number } {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, , , irq, softirq, steal] = f;
-  return (user + nice + system + irq + softirq + (steal ?? 0)) / CLK_TCK;
+  const [user, nice, system, , , , , steal] = f;
+  return { busy: (user + nice + system) / CLK_TCK, steal: (steal ?? 0) / CLK_TCK };
+}
+
+/** CPU seconds of kernel threads (children of kthreadd: writeback, journal, ...), which our fsyncs keep busy. */
+function kernelThreadsCpuSec(): number {
+  let n = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (f[1] === '2' || d === '2') n += (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    } catch { /* gone */ }
+  }
+  return n;
 }
 
 function loadavg1(): number {
@@ -179,23 +193,27 @@ function loadavg1(): number {
 }
 
 /**
- * How busy the machine was with things that are not this bench during a phase: the machine's busy
- * CPU minus this process and every sampled child. Other sessions running tests on the same two
- * cores make every figure of that phase unreliable; this says when it happened.
+ * How busy the machine was with other processes during a phase: process-context CPU of the whole
+ * machine minus this process, every sampled child and kernel threads (interrupt time and steal are
+ * left out: loopback traffic and the hypervisor). Other sessions running tests on the same cores
+ * make every figure of that phase unreliable; this says when it happened.
  */
 export class ContentionMonitor {
   private readonly t0 = Date.now();
-  private readonly busy0 = machineBusySec();
+  private readonly cpu0 = machineCpu();
+  private readonly kthreads0 = kernelThreadsCpuSec();
   private readonly self0 = process.cpuUsage();
   private readonly kids0 = sampledChildrenCpuSec();
   private readonly load0 = loadavg1();
 
   finish(ncpu: number): Record<string, number> {
     const wall = (Date.now() - this.t0) / 1000;
-    const busy = machineBusySec() - this.busy0;
+    const cpu = machineCpu();
+    const busy = cpu.busy - this.cpu0.busy;
+    const kthreads = kernelThreadsCpuSec() - this.kthreads0;
     const self = process.cpuUsage(this.self0);
     const ours = (self.user + self.system) / 1e6 + (sampledChildrenCpuSec() - this.kids0);
-    const foreign = Math.max(0, busy - ours);
+    const foreign = Math.max(0, busy - ours - kthreads);
     const r2 = (n: number) => Math.round(n * 100) / 100;
     return {
       wall_sec: r2(wall),
@@ -203,6 +221,8 @@ export class ContentionMonitor {
       loadavg_1m_end: loadavg1(),
       machine_busy_cpu_sec: r2(busy),
       bench_cpu_sec: r2(ours),
+      kernel_threads_cpu_sec: r2(kthreads),
+      steal_cpu_sec: r2(cpu.steal - this.cpu0.steal),
       foreign_cpu_sec: r2(foreign),
       foreign_cpu_percent_of_machine: r2((100 * foreign) / Math.max(0.001, wall * ncpu)),
     };

@@ -114,9 +114,15 @@ describe('Ceph Pacific', () => {
 
     const daemon = startProc(['sync', '-c', cfg, '--log-format', 'text']);
     procs.push(daemon);
-    await daemon.waitFor('pass', 60_000).catch(() => undefined);
+    // A second agent on the same destination, with overlapping data shards: one of them warns.
+    const second = startProc(['sync', '-c', agentConfig(c, { destination: WEST, shards: '0-63' }), '--log-format', 'text']);
+    procs.push(second);
+    await until('an overlap warning', async () => /another agent .* overlapping ours/.test(daemon.output() + second.output()), 60_000, 200);
+    assert.equal(await second.kill('SIGTERM'), 0, second.output());
     await changes(EAST, c.sys, c.tester, alice, 'pp');
     await verifiedEqual(cfg, 'us-west equals us-east after incremental changes');
+    // status reads the bounds from the state bucket: caught up once the data-log window has passed.
+    await until('status says caught up', async () => (await startProc(['status', '-c', cfg]).exited) === 0, 120_000, 2000);
     assert.equal((await call(WEST, 'GET', objPath('pp-docs', 'dir 2/obj+2~ü.txt'), alice)).text, 'v3');
     assert.equal((await call(WEST, 'GET', '/admin/user?uid=pp-bob', c.sys)).status, 200);
     // The owner is kept: the object on us-west belongs to alice, not to the system user.

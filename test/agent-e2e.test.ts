@@ -86,6 +86,26 @@ describe('agent end to end', () => {
     });
   }
 
+  it('shards splits data shards between agents: each syncs only its own, together everything', async () => {
+    p = await startPair({ mdShards: 4, dataShards: 4 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    const buckets = ['alpha', 'beta', 'gamma', 'delta', 'three', 'four'];
+    const low = buckets.filter((b) => dataShard(b, 4) <= 1);
+    const high = buckets.filter((b) => dataShard(b, 4) >= 2);
+    assert.ok(low.length > 0 && high.length > 0);
+    for (const b of buckets) {
+      assert.equal((await call(p.east, 'PUT', `/${b}`, alice)).status, 200);
+      await put(p.east, alice, b, 'k', b);
+    }
+    const first = p.agent(['full-sync'], { shards: '0-1' });
+    assert.equal(await first.exited, 0, first.output());
+    for (const b of low) assert.equal((await call(p.westDirect, 'GET', `/${b}/k`, alice)).status, 200, b);
+    for (const b of high) assert.equal((await call(p.westDirect, 'GET', `/${b}/k`, alice)).status, 404, `${b} belongs to the other agent`);
+    const second = p.agent(['full-sync'], { shards: '2-3' });
+    assert.equal(await second.exited, 0, second.output());
+    await equalZones(p, 'both halves synced', 1);
+  });
+
   it('incremental daemon follows overwrites, deletes, new users and removed buckets', async () => {
     p = await startPair();
     const alice = await createUser(p.east, p.sys, 'alice');

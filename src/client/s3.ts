@@ -23,10 +23,11 @@ export class S3Api {
   constructor(readonly client: ZoneClient) {}
 
   /** One page of ListObjects v1, keys after `marker` in byte order. */
-  async listObjects(bucket: string, marker: string, max = 1000): Promise<ObjectPage> {
+  async listObjects(bucket: string, marker: string, max = 1000, prefix = ''): Promise<ObjectPage> {
     // URL-encoded keys: XML cannot carry every key byte for byte (a \r becomes \n when parsed).
     const q: [string, string | undefined][] = [['max-keys', String(max)], ['encoding-type', 'url']];
     if (marker) q.push(['marker', marker]);
+    if (prefix) q.push(['prefix', prefix]);
     const r = await this.client.request('GET', `/${s3Encode(bucket, false)}`, { query: q });
     const doc = parser.parse(r.body.toString('utf8')) as { ListBucketResult?: { IsTruncated?: string; NextMarker?: string; EncodingType?: string; Contents?: { Key: string; ETag: string; Size: string }[] } };
     const res = doc.ListBucketResult ?? {};
@@ -37,12 +38,12 @@ export class S3Api {
     return { objects, truncated, next: truncated ? (res.NextMarker !== undefined ? decode(String(res.NextMarker)) : objects.at(-1)?.key) : undefined };
   }
 
-  async *allObjects(bucket: string, pageSize = 1000): AsyncGenerator<ListedObject> {
+  async *allObjects(bucket: string, pageSize = 1000, prefix = ''): AsyncGenerator<ListedObject> {
     let marker = '';
     for (;;) {
       let page: ObjectPage;
       try {
-        page = await this.listObjects(bucket, marker, pageSize);
+        page = await this.listObjects(bucket, marker, pageSize, prefix);
       } catch (e) {
         if (e instanceof NotFound) return; // bucket gone: nothing left to list
         throw e;

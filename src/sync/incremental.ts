@@ -10,6 +10,7 @@ import { syncDataShard } from './data.js';
 import { withShardLock } from './shardlock.js';
 import { forEachLimit, Stopped } from '../worker/pool.js';
 import { fullSync, type FullSyncSummary } from './full.js';
+import { AgentRegistry } from './agents.js';
 
 export interface PassSummary { metadataShards: number; dataShards: number; busy: number; lost: number; pendingRetries: number; durationMs: number }
 
@@ -127,8 +128,14 @@ export class Syncer {
 
   /** The daemon: passes until the signal aborts. A failed pass is logged and retried after a delay. */
   async run(signal: AbortSignal, onPass?: (s: PassSummary) => void, onFailure?: (e: Error) => void): Promise<void> {
+    const registry = new AgentRegistry(this.ctx);
+    let lastBeat = 0;
     while (!signal.aborted) {
       try {
+        if (Date.now() - lastBeat > 60_000) {
+          lastBeat = Date.now();
+          await registry.heartbeat();
+        }
         const s = await this.pass();
         onPass?.(s);
         await sleep(this.ctx.cfg.incrementalSyncDelay * 1000, signal);
@@ -139,5 +146,6 @@ export class Syncer {
         await sleep(this.ctx.cfg.prepareErrorDelay * 1000, signal);
       }
     }
+    await registry.leave();
   }
 }

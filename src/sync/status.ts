@@ -25,7 +25,7 @@ async function shardStatuses(ctx: SyncContext, type: LogType, now: number): Prom
   const n = await ctx.src.shardCount(type);
   const out: ShardStatus[] = new Array(n);
   await forEachLimit([...Array(n).keys()], 16, async (shard) => {
-    const [bound, head] = await Promise.all([ctx.dst.getBound(type, String(shard)), ctx.src.shardMarker(type, shard)]);
+    const [bound, head] = await Promise.all([ctx.bounds.get(type, String(shard)), ctx.src.shardMarker(type, shard)]);
     const marker = bound?.marker ?? '';
     const behind = head !== '' && head > marker.trim();
     let age: number | null = null;
@@ -60,7 +60,7 @@ export async function collectStatus(ctx: SyncContext, maxListed = 100): Promise<
   for (const s of data) {
     for (const instance of s.retries) {
       // A bucket instance owed by a data shard: its own bound says which objects are owed.
-      const b = instance.includes(':') ? await ctx.dst.getBound('bucket-index', instance) : undefined;
+      const b = instance.includes(':') ? await ctx.bounds.get('bucket-index', instance) : undefined;
       const objects = b?.items ?? [];
       if (objects.length === 0) {
         retryItems++;
