@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { freePort } from './net.js';
 import { loadRealm } from './zone/realm.js';
 import { startZone, type RunningZone } from './zone/server.js';
 import { ZoneClient } from './client/http.js';
@@ -23,16 +23,6 @@ export interface DemoOptions { objects: number; seconds: number; keep: boolean; 
 
 const AWKWARD = ['with space', 'plus+sign', 'tilde~', 'ünïcødé', 'deep/dir/path', 'percent%25'];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export async function runDemo(o: DemoOptions): Promise<boolean> {
   const dir = mkdtempSync(join(tmpdir(), 'rgw-agent-demo-'));

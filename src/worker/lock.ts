@@ -20,7 +20,7 @@ export class ShardLock {
     private readonly lockerId: string,
     private readonly leaseSec: number,
     private readonly onLost: (reason: string) => void,
-    private readonly stop?: AbortSignal,
+    stop?: AbortSignal,
   ) {
     this.lastOkMs = Date.now();
     this.combined = stop ? AbortSignal.any([this.controller.signal, stop]) : this.controller.signal;
