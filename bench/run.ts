@@ -3,11 +3,19 @@
  * incremental lag under a steady write load, and the agent's peak RSS. Zones and the agent run as
  * real processes (`node dist/src/cli.js ...`) on 127.0.0.1. One JSON document goes to stdout;
  * progress goes to stderr. Every phase is bounded in time; children are killed and temp dirs
- * removed on exit or failure.
+ * removed on exit or failure. Use `npm run -s bench` (or `node dist/bench/run.js`) when stdout must
+ * be only the JSON: plain `npm run` prints its own banner on stdout first.
+ *
+ * Knobs (environment): BENCH_ONLY=small,large,inc   BENCH_REPS=3   BENCH_INC_DELAYS=0,1   BENCH_COPY_MODE=remote|stream
+ * BENCH_DEADLINE_MS=540000   BENCH_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (profiles
+ * every zone and agent process). Each phase reports `machine_contention`: CPU used by processes
+ * other than the bench's during it; a contended phase is listed in `contended_phases`.
  */
 import { cpus, totalmem, release, platform } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { cleanupAll, ContentionMonitor, ProcSampler, startCli, type ProcStats } from './procs.js';
 import { startRealm, type Realm } from './zones.js';
 import { BenchClient, pool, type Listed } from './s3.js';
@@ -32,6 +40,19 @@ const INC_MAX_POLLS_IN_FLIGHT = 8;
 /** A phase where other processes used more than this share of the machine is flagged as contended. */
 const CONTENDED_PERCENT = 10;
 const NCPU = cpus().length;
+/** BENCH_COPY_MODE=remote|stream forces the agent's copy_mode (default: the agent's own default, auto). */
+const AGENT_EXTRA: Record<string, string> = process.env.BENCH_COPY_MODE ? { copy_mode: process.env.BENCH_COPY_MODE } : {};
+
+function gitRevision(): string | null {
+  try {
+    const cwd = fileURLToPath(new URL('../..', import.meta.url));
+    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    return `${rev}${dirty ? ' (with uncommitted changes)' : ''}`;
+  } catch {
+    return null;
+  }
+}
 
 function progress(msg: string): void {
   process.stderr.write(`[bench ${((performance.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`);
@@ -145,6 +166,7 @@ interface AgentRun {
   wall_sec: number;
   internal_full_sync_sec: number | null;
   logged_summary: string | null;
+  effective_modes: { state_store: string; copy_mode: string } | null;
   log_line_times_sec: Record<string, number | null>;
   peak_rss_mb: number;
   cpu_sec: number;
@@ -154,15 +176,18 @@ interface AgentRun {
 
 /** One `full-sync` process into the fresh zone `dstName`, timed from spawn to exit. */
 async function runAgentFullSync(realm: Realm, dstName: string, w: Workload): Promise<{ run: AgentRun; config: Record<string, unknown> }> {
-  const { file, config } = realm.agentConfig(`full-sync-${dstName}`, realm.zones[dstName].url, { rgw_data_log_window: 0 });
+  const { file, config } = realm.agentConfig(`full-sync-${dstName}`, realm.zones[dstName].url, { rgw_data_log_window: 0, ...AGENT_EXTRA });
   const zBefore = snapshotZones(realm);
   let internal: number | null = null;
   let logged: string | null = null;
+  let effective: { state_store: string; copy_mode: string } | null = null;
   const marks: Record<string, number> = {};
   const t0 = performance.now();
   const agent = startCli('agent full-sync', ['full-sync', '-c', file, '--log-format', 'text', '--log-level', 'info'], (line) => {
     const at = (performance.now() - t0) / 1000;
     if (/syncing .* -> /.test(line)) marks.context_ready ??= at;
+    const eff = /using state store (\S+).*, copy mode (\S+)/.exec(line);
+    if (eff) effective = { state_store: eff[1], copy_mode: eff[2] };
     if (/full sync: \d+ metadata entries/.test(line)) marks.metadata_listed ??= at;
     if (/full sync: \d+ buckets in/.test(line)) marks.data_phase_started ??= at;
     const m = /full sync finished in ([\d.]+)s: (.*)$/.exec(line);
@@ -187,6 +212,7 @@ async function runAgentFullSync(realm: Realm, dstName: string, w: Workload): Pro
       wall_sec: round(wall, 3) ?? wall,
       internal_full_sync_sec: internal,
       logged_summary: logged,
+      effective_modes: effective,
       log_line_times_sec: Object.fromEntries(Object.entries(marks).map(([k, v]) => [k, round(v, 3)])),
       peak_rss_mb: round(Math.max(st.hwmMb, st.peakRssMb), 1) ?? 0,
       cpu_sec: round(st.cpuUserSec + st.cpuSysSec) ?? 0,
@@ -356,11 +382,13 @@ async function incrementalLag(delay: number): Promise<Record<string, unknown>> {
       await src.createBucket(b);
       seeds.push([b, await src.put(b, 'seed', randomBytes(4096))]);
     }
-    const { file, config } = realm.agentConfig('sync', realm.zones['us-west'].url, { rgw_data_log_window: 0, incremental_sync_delay: delay });
+    const { file, config } = realm.agentConfig('sync', realm.zones['us-west'].url, { rgw_data_log_window: 0, incremental_sync_delay: delay, ...AGENT_EXTRA });
     result.agent_config = config;
     let passes = 0;
     const daemon = startCli('agent sync', ['sync', '-c', file, '--log-format', 'text', '--log-level', 'info'], (line) => {
       if (/\bpass: /.test(line)) passes++;
+      const eff = /using state store (\S+).*, copy mode (\S+)/.exec(line);
+      if (eff) result.effective_modes = { state_store: eff[1], copy_mode: eff[2] };
     });
     const sampler = new ProcSampler(daemon.pid, 100);
     try {
@@ -501,10 +529,14 @@ function contention(mon: ContentionMonitor, phase: string): Record<string, unkno
   return { ...c, contended };
 }
 
+/** The report so far: the watchdog prints it (marked failed) if the global deadline hits. */
+const out: Record<string, unknown> = {};
+
 async function main(): Promise<number> {
-  const out: Record<string, unknown> = {
+  Object.assign(out, {
     bench: 'rgw-agent',
     started_at: new Date().toISOString(),
+    git_revision: gitRevision(),
     machine: {
       node: process.version, cpus: cpus().length, cpu_model: cpus()[0]?.model ?? null,
       mem_total_mb: Math.round(totalmem() / 2 ** 20), platform: `${platform()} ${release()}`,
@@ -514,12 +546,13 @@ async function main(): Promise<number> {
       workloads: WORKLOADS.map((w) => ({ name: w.name, objects: w.objects, object_bytes: w.size, buckets: w.buckets })),
       zones: 'embedded zones as separate processes (`zone serve`), realm data_log_window 0, default shard counts (64 metadata, 128 data), --log-level warn',
       agent_defaults_in_effect: { num_workers: 4, object_concurrency: 16, max_entries: 1000 },
+      agent_config_overrides: AGENT_EXTRA,
       baseline_concurrency: BASELINE_CONCURRENCY,
       full_sync_repetitions: REPS,
       incremental: { incremental_sync_delay: INC_DELAYS, primary: 'incremental = first delay; incremental_delay_<n> = the others', rgw_data_log_window: 0, rate_per_s: INC_RATE, seconds: INC_SECONDS, poll_ms: INC_POLL_MS, buckets: 4 },
       phases: [...ONLY],
     },
-  };
+  });
   let failed = false;
   const full: Record<string, unknown> = {};
   out.full_sync = full;
@@ -569,7 +602,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 const watchdog = setTimeout(() => {
   progress(`global deadline of ${GLOBAL_DEADLINE_MS} ms reached: giving up`);
-  process.stdout.write(`${JSON.stringify({ bench: 'rgw-agent', ok: false, error: `global deadline ${GLOBAL_DEADLINE_MS} ms reached` })}\n`);
+  process.stdout.write(`${JSON.stringify({ ...out, ok: false, error: `global deadline ${GLOBAL_DEADLINE_MS} ms reached; figures above are the phases that finished` }, null, 2)}\n`);
   cleanupAll();
   process.exit(1);
 }, GLOBAL_DEADLINE_MS);

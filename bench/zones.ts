@@ -31,7 +31,7 @@ export interface Realm {
   zoneStats(): Record<string, ProcStats>;
   /** Starts a zone of the realm that is not running yet (fresh data dir). */
   startZone(name: string): Promise<ZoneProc>;
-  /** Stops a zone (SIGKILL: a throwaway zone needs no clean shutdown or WAL checkpoint) and removes its data dir. */
+  /** Stops a zone (SIGTERM, SIGKILL after 3 s: a throwaway zone needs no long clean shutdown) and removes its data dir. */
   stopZone(name: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -88,7 +88,7 @@ export async function startRealm(label: string, zoneNames: string[], startNow: s
       const zp = zones[z];
       if (!zp) return;
       zp.sampler.stop();
-      await zp.proc.kill('SIGKILL');
+      await zp.proc.kill('SIGTERM', 3000);
       delete zones[z];
       rmSync(join(dir, z), { recursive: true, force: true });
     },

@@ -138,7 +138,10 @@ export class Syncer {
         }
         const s = await this.pass();
         onPass?.(s);
-        await sleep(this.ctx.cfg.incrementalSyncDelay * 1000, signal);
+        // Even with no configured delay, an idle pass rests a moment: polling every shard head
+        // back to back costs the source a core for nothing.
+        const idle = s.metadataShards + s.dataShards === 0;
+        await sleep(Math.max(this.ctx.cfg.incrementalSyncDelay * 1000, idle ? 100 : 0), signal);
       } catch (e) {
         if (e instanceof Stopped) break;
         onFailure?.(e as Error);

@@ -108,10 +108,22 @@ export class Store {
     this.db.close();
   }
 
+  /** Prepared once per SQL text: compiling statements on every call cost ~10% of a busy zone. */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
   // ---------- counters and time ----------
 
   private counter(name: string): number {
-    const row = this.db.prepare('SELECT v FROM kv WHERE k = ?').get(name) as { v: number } | undefined;
+    const row = this.stmt('SELECT v FROM kv WHERE k = ?').get(name) as { v: number } | undefined;
     return row?.v ?? 0;
   }
 
@@ -125,7 +137,7 @@ export class Store {
   /** A fresh, strictly increasing time, persisted so it keeps increasing across restarts. */
   private tick(): number {
     const us = this.clock.nowUs();
-    this.db.prepare('INSERT INTO kv (k, v) VALUES (\'clock_us\', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v').run(us);
+    this.stmt('INSERT INTO kv (k, v) VALUES (\'clock_us\', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v').run(us);
     return us;
   }
 
@@ -159,7 +171,7 @@ export class Store {
     this.lastDataLogUs.set(instance, us);
     const shard = dataShard(bucket, this.opts.dataLogShards);
     const id = logEntryId(us, this.bump('datalog_seq'));
-    this.db.prepare('INSERT INTO datalog (shard, id, key, time_us) VALUES (?, ?, ?, ?)').run(shard, id, instance, us);
+    this.stmt('INSERT INTO datalog (shard, id, key, time_us) VALUES (?, ?, ?, ?)').run(shard, id, instance, us);
   }
 
   private appendBilog(bucket: string, instance: string, op: 'write' | 'del', object: string): void {
@@ -177,7 +189,7 @@ export class Store {
   // ---------- users ----------
 
   getUser(uid: string): { data: UserData; ver: number; tag: string; mtime_us: number } | undefined {
-    const row = this.db.prepare('SELECT data, ver, tag, mtime_us FROM users WHERE uid = ?').get(uid) as
+    const row = this.stmt('SELECT data, ver, tag, mtime_us FROM users WHERE uid = ?').get(uid) as
       | { data: string; ver: number; tag: string; mtime_us: number }
       | undefined;
     return row ? { ...row, data: JSON.parse(row.data) as UserData } : undefined;
@@ -197,7 +209,7 @@ export class Store {
   putUser(data: UserData, ver?: { ver: number; tag: string; mtime_us?: number }): void {
     this.tx(() => {
       for (const k of data.keys) {
-        const owner = this.db.prepare('SELECT uid FROM access_keys WHERE access_key = ?').get(k.access_key) as { uid: string } | undefined;
+        const owner = this.stmt('SELECT uid FROM access_keys WHERE access_key = ?').get(k.access_key) as { uid: string } | undefined;
         if (owner && owner.uid !== data.user_id) {
           throw new StoreError(409, 'KeyExists', `access key is already used by another user`);
         }
@@ -208,8 +220,8 @@ export class Store {
       this.db
         .prepare('INSERT INTO users (uid, data, ver, tag, mtime_us) VALUES (?, ?, ?, ?, ?) ON CONFLICT(uid) DO UPDATE SET data = excluded.data, ver = excluded.ver, tag = excluded.tag, mtime_us = excluded.mtime_us')
         .run(data.user_id, JSON.stringify(data), v.ver, v.tag, v.mtime_us ?? us);
-      this.db.prepare('DELETE FROM access_keys WHERE uid = ?').run(data.user_id);
-      const ins = this.db.prepare('INSERT INTO access_keys (access_key, uid, secret_key) VALUES (?, ?, ?)');
+      this.stmt('DELETE FROM access_keys WHERE uid = ?').run(data.user_id);
+      const ins = this.stmt('INSERT INTO access_keys (access_key, uid, secret_key) VALUES (?, ?, ?)');
       for (const k of data.keys) ins.run(k.access_key, data.user_id, k.secret_key);
       this.appendMdlog('user', data.user_id, 'write', v.ver, v.tag);
     });
@@ -219,21 +231,21 @@ export class Store {
     return this.tx(() => {
       const prev = this.getUser(uid);
       if (!prev) return false;
-      this.db.prepare('DELETE FROM access_keys WHERE uid = ?').run(uid);
-      this.db.prepare('DELETE FROM users WHERE uid = ?').run(uid);
+      this.stmt('DELETE FROM access_keys WHERE uid = ?').run(uid);
+      this.stmt('DELETE FROM users WHERE uid = ?').run(uid);
       this.appendMdlog('user', uid, 'remove', prev.ver, prev.tag);
       return true;
     });
   }
 
   userOwnsBuckets(uid: string): boolean {
-    return this.db.prepare('SELECT 1 FROM buckets WHERE owner = ? LIMIT 1').get(uid) !== undefined;
+    return this.stmt('SELECT 1 FROM buckets WHERE owner = ? LIMIT 1').get(uid) !== undefined;
   }
 
   // ---------- buckets ----------
 
   getBucket(name: string): BucketRow | undefined {
-    const row = this.db.prepare('SELECT name, owner, bucket_id, data FROM buckets WHERE name = ?').get(name) as
+    const row = this.stmt('SELECT name, owner, bucket_id, data FROM buckets WHERE name = ?').get(name) as
       | { name: string; owner: string; bucket_id: string; data: string }
       | undefined;
     if (!row) return undefined;
@@ -243,8 +255,8 @@ export class Store {
 
   listBuckets(owner?: string): BucketRow[] {
     const rows = (owner === undefined
-      ? this.db.prepare('SELECT name FROM buckets ORDER BY name').all()
-      : this.db.prepare('SELECT name FROM buckets WHERE owner = ? ORDER BY name').all(owner)) as { name: string }[];
+      ? this.stmt('SELECT name FROM buckets ORDER BY name').all()
+      : this.stmt('SELECT name FROM buckets WHERE owner = ? ORDER BY name').all(owner)) as { name: string }[];
     return rows.map((r) => this.getBucket(r.name)).filter((b): b is BucketRow => b !== undefined);
   }
 
@@ -274,7 +286,7 @@ export class Store {
     this.tx(() => {
       const b = this.getBucket(name);
       if (!b) throw new StoreError(404, 'NoSuchBucket', `no bucket ${name}`);
-      if (this.db.prepare('SELECT 1 FROM objects WHERE instance = ? LIMIT 1').get(b.instance)) {
+      if (this.stmt('SELECT 1 FROM objects WHERE instance = ? LIMIT 1').get(b.instance)) {
         throw new StoreError(409, 'BucketNotEmpty', `bucket ${name} is not empty`);
       }
       this.removeMetadata('bucket', name);
@@ -288,7 +300,7 @@ export class Store {
     if (typeof bucket?.bucket_id !== 'string' || typeof owner !== 'string') {
       throw new StoreError(400, 'InvalidArgument', 'bucket metadata needs data.bucket.bucket_id and data.owner');
     }
-    const prev = this.db.prepare('SELECT ver, tag FROM buckets WHERE name = ?').get(name) as { ver: number; tag: string } | undefined;
+    const prev = this.stmt('SELECT ver, tag FROM buckets WHERE name = ?').get(name) as { ver: number; tag: string } | undefined;
     const v = ver ?? { ver: (prev?.ver ?? 0) + 1, tag: prev?.tag ?? tag() };
     const us = this.tick();
     const stored = { ...data, creation_us: (data.creation_us as number | undefined) ?? us };
@@ -305,7 +317,7 @@ export class Store {
     if (typeof name !== 'string' || typeof bucketId !== 'string' || typeof info?.owner !== 'string' || key !== `${name}:${bucketId}`) {
       throw new StoreError(400, 'InvalidArgument', 'bucket.instance metadata needs data.bucket_info.bucket.{name,bucket_id} matching the key, and an owner');
     }
-    const prev = this.db.prepare('SELECT ver, tag FROM bucket_instances WHERE key = ?').get(key) as { ver: number; tag: string } | undefined;
+    const prev = this.stmt('SELECT ver, tag FROM bucket_instances WHERE key = ?').get(key) as { ver: number; tag: string } | undefined;
     const v = ver ?? { ver: (prev?.ver ?? 0) + 1, tag: prev?.tag ?? tag() };
     const us = this.tick();
     this.db
@@ -315,7 +327,7 @@ export class Store {
   }
 
   instanceExists(instance: string): boolean {
-    return this.db.prepare('SELECT 1 FROM bucket_instances WHERE key = ?').get(instance) !== undefined;
+    return this.stmt('SELECT 1 FROM bucket_instances WHERE key = ?').get(instance) !== undefined;
   }
 
   // ---------- generic metadata (the /admin/metadata API) ----------
@@ -335,7 +347,7 @@ export class Store {
       : section === 'bucket'
         ? 'SELECT data, ver, tag, mtime_us FROM buckets WHERE name = ?'
         : 'SELECT data, ver, tag, mtime_us FROM bucket_instances WHERE key = ?';
-    const row = this.db.prepare(q).get(key) as { data: string; ver: number; tag: string; mtime_us: number } | undefined;
+    const row = this.stmt(q).get(key) as { data: string; ver: number; tag: string; mtime_us: number } | undefined;
     if (!row) return undefined;
     const data = JSON.parse(row.data) as Record<string, unknown>;
     delete data.creation_us;
@@ -374,14 +386,14 @@ export class Store {
       if (section === 'user') return { found: this.deleteUser(key), files: [] };
       const table = section === 'bucket' ? 'buckets' : 'bucket_instances';
       const col = section === 'bucket' ? 'name' : 'key';
-      const prev = this.db.prepare(`SELECT ver, tag FROM ${table} WHERE ${col} = ?`).get(key) as { ver: number; tag: string } | undefined;
+      const prev = this.stmt(`SELECT ver, tag FROM ${table} WHERE ${col} = ?`).get(key) as { ver: number; tag: string } | undefined;
       if (!prev) return { found: false, files: [] };
       let files: string[] = [];
       if (section === 'bucket.instance') {
-        files = (this.db.prepare('SELECT file FROM objects WHERE instance = ?').all(key) as { file: string }[]).map((r) => r.file);
-        this.db.prepare('DELETE FROM objects WHERE instance = ?').run(key);
+        files = (this.stmt('SELECT file FROM objects WHERE instance = ?').all(key) as { file: string }[]).map((r) => r.file);
+        this.stmt('DELETE FROM objects WHERE instance = ?').run(key);
       }
-      this.db.prepare(`DELETE FROM ${table} WHERE ${col} = ?`).run(key);
+      this.stmt(`DELETE FROM ${table} WHERE ${col} = ?`).run(key);
       this.appendMdlog(section, key, 'remove', prev.ver, prev.tag);
       return { found: true, files };
     });
@@ -390,7 +402,7 @@ export class Store {
   // ---------- objects ----------
 
   getObject(instance: string, key: string): ObjectRow | undefined {
-    return this.db.prepare('SELECT * FROM objects WHERE instance = ? AND key = ?').get(instance, key) as ObjectRow | undefined;
+    return this.stmt('SELECT * FROM objects WHERE instance = ? AND key = ?').get(instance, key) as ObjectRow | undefined;
   }
 
   /**
@@ -414,7 +426,7 @@ export class Store {
     return this.tx(() => {
       const prev = this.getObject(bucket.instance, key);
       if (!prev) return {};
-      this.db.prepare('DELETE FROM objects WHERE instance = ? AND key = ?').run(bucket.instance, key);
+      this.stmt('DELETE FROM objects WHERE instance = ? AND key = ?').run(bucket.instance, key);
       this.appendBilog(bucket.name, bucket.instance, 'del', key);
       return { file: prev.file };
     });
@@ -428,7 +440,7 @@ export class Store {
     if (fromInclusive !== undefined) { conds.push('key >= ?'); args.push(fromInclusive); }
     if (prefix) { conds.push('key >= ?'); args.push(prefix); }
     args.push(limit);
-    const rows = this.db.prepare(`SELECT * FROM objects WHERE ${conds.join(' AND ')} ORDER BY key LIMIT ?`).all(...args) as ObjectRow[];
+    const rows = this.stmt(`SELECT * FROM objects WHERE ${conds.join(' AND ')} ORDER BY key LIMIT ?`).all(...args) as ObjectRow[];
     // Rows past the prefix range end the scan; checked here because a LIKE would need escaping.
     const out: ObjectRow[] = [];
     for (const r of rows) {
@@ -439,7 +451,7 @@ export class Store {
   }
 
   allObjectFiles(): Set<string> {
-    return new Set((this.db.prepare('SELECT file FROM objects').all() as { file: string }[]).map((r) => r.file));
+    return new Set((this.stmt('SELECT file FROM objects').all() as { file: string }[]).map((r) => r.file));
   }
 
   // ---------- log reads ----------
@@ -473,13 +485,13 @@ export class Store {
 
   logShardInfo(type: LogType, shard: number): { marker: string; last_update: string } {
     const table = type === 'metadata' ? 'mdlog' : 'datalog';
-    const row = this.db.prepare(`SELECT id, time_us FROM ${table} WHERE shard = ? ORDER BY id DESC LIMIT 1`).get(shard) as { id: string; time_us: number } | undefined;
+    const row = this.stmt(`SELECT id, time_us FROM ${table} WHERE shard = ? ORDER BY id DESC LIMIT 1`).get(shard) as { id: string; time_us: number } | undefined;
     return row ? { marker: row.id, last_update: isoFromUs(row.time_us) } : { marker: '', last_update: '0.000000' };
   }
 
   trimLog(type: LogType, shard: number, upTo: string): void {
     const table = type === 'metadata' ? 'mdlog' : 'datalog';
-    this.db.prepare(`DELETE FROM ${table} WHERE shard = ? AND id <= ?`).run(shard, upTo);
+    this.stmt(`DELETE FROM ${table} WHERE shard = ? AND id <= ?`).run(shard, upTo);
   }
 
   listBilog(instance: string, marker: string | undefined, max: number): BilogEntry[] {
@@ -493,14 +505,14 @@ export class Store {
   }
 
   bilogInfo(instance: string): { bucket_ver: string; master_ver: string; max_marker: string; syncstopped: string } | undefined {
-    const inst = this.db.prepare('SELECT index_ver FROM bucket_instances WHERE key = ?').get(instance) as { index_ver: number } | undefined;
+    const inst = this.stmt('SELECT index_ver FROM bucket_instances WHERE key = ?').get(instance) as { index_ver: number } | undefined;
     if (!inst) return undefined;
-    const last = this.db.prepare('SELECT op_id FROM bilog WHERE instance = ? ORDER BY op_id DESC LIMIT 1').get(instance) as { op_id: string } | undefined;
+    const last = this.stmt('SELECT op_id FROM bilog WHERE instance = ? ORDER BY op_id DESC LIMIT 1').get(instance) as { op_id: string } | undefined;
     return { bucket_ver: String(inst.index_ver), master_ver: '0', max_marker: last?.op_id ?? '', syncstopped: 'false' };
   }
 
   trimBilog(instance: string, upTo: string): void {
-    this.db.prepare('DELETE FROM bilog WHERE instance = ? AND op_id <= ?').run(instance, upTo);
+    this.stmt('DELETE FROM bilog WHERE instance = ? AND op_id <= ?').run(instance, upTo);
   }
 
   // ---------- shard locks ----------
@@ -508,7 +520,7 @@ export class Store {
   /** Exclusive lease; the same locker renews it. Returns false when another locker holds it. */
   lock(type: string, shard: number, zoneId: string, lockerId: string, seconds: number, nowMs = Date.now()): boolean {
     return this.tx(() => {
-      const cur = this.db.prepare('SELECT zone_id, locker_id, expires_ms FROM locks WHERE type = ? AND shard = ?').get(type, shard) as
+      const cur = this.stmt('SELECT zone_id, locker_id, expires_ms FROM locks WHERE type = ? AND shard = ?').get(type, shard) as
         | { zone_id: string; locker_id: string; expires_ms: number }
         | undefined;
       if (cur && cur.expires_ms > nowMs && (cur.locker_id !== lockerId || cur.zone_id !== zoneId)) return false;
@@ -530,7 +542,7 @@ export class Store {
   // ---------- replica log (sync bounds) ----------
 
   getBound(type: string, entity: string): ReplicaBound | undefined {
-    const row = this.db.prepare('SELECT daemon_id, marker, time, items FROM replica_log WHERE type = ? AND entity = ?').get(type, entity) as
+    const row = this.stmt('SELECT daemon_id, marker, time, items FROM replica_log WHERE type = ? AND entity = ?').get(type, entity) as
       | { daemon_id: string; marker: string; time: string; items: string }
       | undefined;
     return row ? { ...row, items: JSON.parse(row.items) as ReplicaBound['items'] } : undefined;
@@ -551,7 +563,7 @@ export class Store {
     this.tx(() => {
       const cur = this.getBound(type, entity);
       if (cur && cur.daemon_id !== daemonId) throw new StoreError(409, 'BucketAlreadyExists', `bound is held by daemon ${cur.daemon_id}`);
-      this.db.prepare('DELETE FROM replica_log WHERE type = ? AND entity = ?').run(type, entity);
+      this.stmt('DELETE FROM replica_log WHERE type = ? AND entity = ?').run(type, entity);
     });
   }
 
@@ -570,16 +582,16 @@ export class Store {
     if (opId !== undefined) { conds.push('op_id = ?'); args.push(opId); }
     if (object !== undefined) { conds.push('object = ?'); args.push(object); }
     const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
-    const rows = this.db.prepare(`SELECT * FROM opstate ${where} ORDER BY time_us LIMIT 1000`).all(...args) as { client_id: string; op_id: string; object: string; state: string; time_us: number }[];
+    const rows = this.stmt(`SELECT * FROM opstate ${where} ORDER BY time_us LIMIT 1000`).all(...args) as { client_id: string; op_id: string; object: string; state: string; time_us: number }[];
     return rows.map((r) => ({ client_id: r.client_id, op_id: r.op_id, object: r.object, state: r.state, timestamp: isoFromUs(r.time_us) }));
   }
 
   deleteOpState(clientId: string, opId: string, object: string): boolean {
-    return this.db.prepare('DELETE FROM opstate WHERE client_id = ? AND op_id = ? AND object = ?').run(clientId, opId, object).changes > 0;
+    return this.stmt('DELETE FROM opstate WHERE client_id = ? AND op_id = ? AND object = ?').run(clientId, opId, object).changes > 0;
   }
 
   /** Op state is only useful while an agent may still poll it; old records are dropped. */
   pruneOpState(olderThanMs: number): void {
-    this.db.prepare('DELETE FROM opstate WHERE time_us < ?').run((Date.now() - olderThanMs) * 1000);
+    this.stmt('DELETE FROM opstate WHERE time_us < ?').run((Date.now() - olderThanMs) * 1000);
   }
 }
