@@ -80,7 +80,6 @@ CREATE TABLE IF NOT EXISTS datalog (shard INTEGER NOT NULL, id TEXT NOT NULL, ke
 CREATE TABLE IF NOT EXISTS bilog (instance TEXT NOT NULL, op_id TEXT NOT NULL, op TEXT NOT NULL, object TEXT NOT NULL, index_ver INTEGER NOT NULL, time_us INTEGER NOT NULL, op_tag TEXT NOT NULL, PRIMARY KEY (instance, op_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS locks (type TEXT NOT NULL, shard INTEGER NOT NULL, zone_id TEXT NOT NULL, locker_id TEXT NOT NULL, expires_ms INTEGER NOT NULL, PRIMARY KEY (type, shard));
 CREATE TABLE IF NOT EXISTS replica_log (type TEXT NOT NULL, entity TEXT NOT NULL, daemon_id TEXT NOT NULL, marker TEXT NOT NULL, time TEXT NOT NULL, items TEXT NOT NULL, PRIMARY KEY (type, entity));
-CREATE TABLE IF NOT EXISTS opstate (client_id TEXT NOT NULL, op_id TEXT NOT NULL, object TEXT NOT NULL, state TEXT NOT NULL, time_us INTEGER NOT NULL, PRIMARY KEY (client_id, op_id, object));
 `;
 
 function tag(): string {
@@ -128,8 +127,8 @@ export class Store {
   }
 
   private bump(name: string): number {
-    const row = this.db
-      .prepare('INSERT INTO kv (k, v) VALUES (?, 1) ON CONFLICT(k) DO UPDATE SET v = v + 1 RETURNING v')
+    const row = this
+      .stmt('INSERT INTO kv (k, v) VALUES (?, 1) ON CONFLICT(k) DO UPDATE SET v = v + 1 RETURNING v')
       .get(name) as { v: number };
     return row.v;
   }
@@ -159,8 +158,8 @@ export class Store {
     const shard = metadataShard(hashSection, hashKey, this.opts.metadataLogShards);
     const us = this.tick();
     const id = logEntryId(us, this.bump('mdlog_seq'));
-    this.db
-      .prepare('INSERT INTO mdlog (shard, id, section, name, time_us, status, ver, tag) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+    this
+      .stmt('INSERT INTO mdlog (shard, id, section, name, time_us, status, ver, tag) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
       .run(shard, id, section, name, us, status, ver, verTag);
   }
 
@@ -175,13 +174,13 @@ export class Store {
   }
 
   private appendBilog(bucket: string, instance: string, op: 'write' | 'del', object: string): void {
-    const row = this.db
-      .prepare('UPDATE bucket_instances SET index_ver = index_ver + 1 WHERE key = ? RETURNING index_ver')
+    const row = this
+      .stmt('UPDATE bucket_instances SET index_ver = index_ver + 1 WHERE key = ? RETURNING index_ver')
       .get(instance) as { index_ver: number } | undefined;
     if (!row) throw new StoreError(404, 'NoSuchBucket', `bucket instance ${instance} does not exist`);
     const us = this.tick();
-    this.db
-      .prepare('INSERT INTO bilog (instance, op_id, op, object, index_ver, time_us, op_tag) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this
+      .stmt('INSERT INTO bilog (instance, op_id, op, object, index_ver, time_us, op_tag) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(instance, bilogOpId(row.index_ver), op, object, row.index_ver, us, tag());
     this.appendDatalog(bucket, instance, us);
   }
@@ -196,8 +195,8 @@ export class Store {
   }
 
   lookupKey(accessKey: string): { uid: string; secretKey: string; system: boolean } | undefined {
-    const row = this.db
-      .prepare('SELECT k.uid, k.secret_key, u.data FROM access_keys k JOIN users u ON u.uid = k.uid WHERE k.access_key = ?')
+    const row = this
+      .stmt('SELECT k.uid, k.secret_key, u.data FROM access_keys k JOIN users u ON u.uid = k.uid WHERE k.access_key = ?')
       .get(accessKey) as { uid: string; secret_key: string; data: string } | undefined;
     if (!row) return undefined;
     const data = JSON.parse(row.data) as UserData;
@@ -217,8 +216,8 @@ export class Store {
       const prev = this.getUser(data.user_id);
       const v = ver ?? { ver: (prev?.ver ?? 0) + 1, tag: prev?.tag ?? tag() };
       const us = this.tick();
-      this.db
-        .prepare('INSERT INTO users (uid, data, ver, tag, mtime_us) VALUES (?, ?, ?, ?, ?) ON CONFLICT(uid) DO UPDATE SET data = excluded.data, ver = excluded.ver, tag = excluded.tag, mtime_us = excluded.mtime_us')
+      this
+        .stmt('INSERT INTO users (uid, data, ver, tag, mtime_us) VALUES (?, ?, ?, ?, ?) ON CONFLICT(uid) DO UPDATE SET data = excluded.data, ver = excluded.ver, tag = excluded.tag, mtime_us = excluded.mtime_us')
         .run(data.user_id, JSON.stringify(data), v.ver, v.tag, v.mtime_us ?? us);
       this.stmt('DELETE FROM access_keys WHERE uid = ?').run(data.user_id);
       const ins = this.stmt('INSERT INTO access_keys (access_key, uid, secret_key) VALUES (?, ?, ?)');
@@ -304,8 +303,8 @@ export class Store {
     const v = ver ?? { ver: (prev?.ver ?? 0) + 1, tag: prev?.tag ?? tag() };
     const us = this.tick();
     const stored = { ...data, creation_us: (data.creation_us as number | undefined) ?? us };
-    this.db
-      .prepare('INSERT INTO buckets (name, owner, bucket_id, data, ver, tag, mtime_us) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, bucket_id = excluded.bucket_id, data = excluded.data, ver = excluded.ver, tag = excluded.tag, mtime_us = excluded.mtime_us')
+    this
+      .stmt('INSERT INTO buckets (name, owner, bucket_id, data, ver, tag, mtime_us) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, bucket_id = excluded.bucket_id, data = excluded.data, ver = excluded.ver, tag = excluded.tag, mtime_us = excluded.mtime_us')
       .run(name, owner, bucket.bucket_id, JSON.stringify(stored), v.ver, v.tag, v.mtime_us ?? us);
     this.appendMdlog('bucket', name, 'write', v.ver, v.tag);
   }
@@ -320,8 +319,8 @@ export class Store {
     const prev = this.stmt('SELECT ver, tag FROM bucket_instances WHERE key = ?').get(key) as { ver: number; tag: string } | undefined;
     const v = ver ?? { ver: (prev?.ver ?? 0) + 1, tag: prev?.tag ?? tag() };
     const us = this.tick();
-    this.db
-      .prepare('INSERT INTO bucket_instances (key, name, bucket_id, owner, data, ver, tag, mtime_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, data = excluded.data, ver = excluded.ver, tag = excluded.tag, mtime_us = excluded.mtime_us')
+    this
+      .stmt('INSERT INTO bucket_instances (key, name, bucket_id, owner, data, ver, tag, mtime_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, data = excluded.data, ver = excluded.ver, tag = excluded.tag, mtime_us = excluded.mtime_us')
       .run(key, name, bucketId, info.owner, JSON.stringify(data), v.ver, v.tag, v.mtime_us ?? us);
     this.appendMdlog('bucket.instance', key, 'write', v.ver, v.tag);
   }
@@ -335,8 +334,8 @@ export class Store {
   metadataKeys(section: Section, marker: string | undefined, max: number): { keys: string[]; truncated: boolean } {
     const table = section === 'user' ? 'users' : section === 'bucket' ? 'buckets' : 'bucket_instances';
     const col = section === 'user' ? 'uid' : section === 'bucket' ? 'name' : 'key';
-    const rows = this.db
-      .prepare(`SELECT ${col} AS k FROM ${table} WHERE ${col} > ? ORDER BY ${col} LIMIT ?`)
+    const rows = this
+      .stmt(`SELECT ${col} AS k FROM ${table} WHERE ${col} > ? ORDER BY ${col} LIMIT ?`)
       .all(marker ?? '', max + 1) as { k: string }[];
     return { keys: rows.slice(0, max).map((r) => r.k), truncated: rows.length > max };
   }
@@ -414,8 +413,8 @@ export class Store {
       if (!this.instanceExists(bucket.instance)) throw new StoreError(404, 'NoSuchBucket', `bucket ${bucket.name} does not exist`);
       const prev = this.getObject(bucket.instance, o.key);
       const mtime = o.mtime_us ?? this.tick();
-      this.db
-        .prepare('INSERT INTO objects (instance, key, size, etag, content_type, meta, mtime_us, file) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(instance, key) DO UPDATE SET size = excluded.size, etag = excluded.etag, content_type = excluded.content_type, meta = excluded.meta, mtime_us = excluded.mtime_us, file = excluded.file')
+      this
+        .stmt('INSERT INTO objects (instance, key, size, etag, content_type, meta, mtime_us, file) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(instance, key) DO UPDATE SET size = excluded.size, etag = excluded.etag, content_type = excluded.content_type, meta = excluded.meta, mtime_us = excluded.mtime_us, file = excluded.file')
         .run(bucket.instance, o.key, o.size, o.etag, o.content_type, o.meta, mtime, o.file);
       this.appendBilog(bucket.name, bucket.instance, 'write', o.key);
       return { replaced: prev?.file, mtime_us: mtime };
@@ -461,8 +460,8 @@ export class Store {
   }
 
   listMdlog(shard: number, marker: string | undefined, max: number): { entries: MdLogEntry[]; truncated: boolean } {
-    const rows = this.db
-      .prepare('SELECT * FROM mdlog WHERE shard = ? AND id > ? ORDER BY id LIMIT ?')
+    const rows = this
+      .stmt('SELECT * FROM mdlog WHERE shard = ? AND id > ? ORDER BY id LIMIT ?')
       .all(shard, isStartMarker(marker) ? '' : marker, max + 1) as { id: string; section: string; name: string; time_us: number; status: string; ver: number; tag: string }[];
     return {
       truncated: rows.length > max,
@@ -474,8 +473,8 @@ export class Store {
   }
 
   listDatalog(shard: number, marker: string | undefined, max: number): { entries: (DataLogEntry & { id: string })[]; truncated: boolean } {
-    const rows = this.db
-      .prepare('SELECT * FROM datalog WHERE shard = ? AND id > ? ORDER BY id LIMIT ?')
+    const rows = this
+      .stmt('SELECT * FROM datalog WHERE shard = ? AND id > ? ORDER BY id LIMIT ?')
       .all(shard, isStartMarker(marker) ? '' : marker, max + 1) as { id: string; key: string; time_us: number }[];
     return {
       truncated: rows.length > max,
@@ -495,8 +494,8 @@ export class Store {
   }
 
   listBilog(instance: string, marker: string | undefined, max: number): BilogEntry[] {
-    const rows = this.db
-      .prepare('SELECT * FROM bilog WHERE instance = ? AND op_id > ? ORDER BY op_id LIMIT ?')
+    const rows = this
+      .stmt('SELECT * FROM bilog WHERE instance = ? AND op_id > ? ORDER BY op_id LIMIT ?')
       .all(instance, isStartMarker(marker) ? '' : marker, max) as { op_id: string; op: string; object: string; index_ver: number; time_us: number; op_tag: string }[];
     return rows.map((r) => ({
       op_id: r.op_id, op_tag: r.op_tag, op: r.op, object: r.object, instance: '', state: 'complete', index_ver: r.index_ver,
@@ -524,8 +523,8 @@ export class Store {
         | { zone_id: string; locker_id: string; expires_ms: number }
         | undefined;
       if (cur && cur.expires_ms > nowMs && (cur.locker_id !== lockerId || cur.zone_id !== zoneId)) return false;
-      this.db
-        .prepare('INSERT INTO locks (type, shard, zone_id, locker_id, expires_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT(type, shard) DO UPDATE SET zone_id = excluded.zone_id, locker_id = excluded.locker_id, expires_ms = excluded.expires_ms')
+      this
+        .stmt('INSERT INTO locks (type, shard, zone_id, locker_id, expires_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT(type, shard) DO UPDATE SET zone_id = excluded.zone_id, locker_id = excluded.locker_id, expires_ms = excluded.expires_ms')
         .run(type, shard, zoneId, lockerId, nowMs + seconds * 1000);
       return true;
     });
@@ -533,8 +532,8 @@ export class Store {
 
   /** Releases a lock this locker holds; false when it does not hold it (expired or another's). */
   unlock(type: string, shard: number, zoneId: string, lockerId: string, nowMs = Date.now()): boolean {
-    const r = this.db
-      .prepare('DELETE FROM locks WHERE type = ? AND shard = ? AND zone_id = ? AND locker_id = ? AND expires_ms > ?')
+    const r = this
+      .stmt('DELETE FROM locks WHERE type = ? AND shard = ? AND zone_id = ? AND locker_id = ? AND expires_ms > ?')
       .run(type, shard, zoneId, lockerId, nowMs);
     return r.changes > 0;
   }
@@ -553,8 +552,8 @@ export class Store {
     this.tx(() => {
       const cur = this.getBound(type, entity);
       if (cur && cur.daemon_id !== b.daemon_id) throw new StoreError(409, 'BucketAlreadyExists', `bound is held by daemon ${cur.daemon_id}`);
-      this.db
-        .prepare('INSERT INTO replica_log (type, entity, daemon_id, marker, time, items) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(type, entity) DO UPDATE SET daemon_id = excluded.daemon_id, marker = excluded.marker, time = excluded.time, items = excluded.items')
+      this
+        .stmt('INSERT INTO replica_log (type, entity, daemon_id, marker, time, items) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(type, entity) DO UPDATE SET daemon_id = excluded.daemon_id, marker = excluded.marker, time = excluded.time, items = excluded.items')
         .run(type, entity, b.daemon_id, b.marker, b.time, JSON.stringify(b.items));
     });
   }
@@ -569,29 +568,36 @@ export class Store {
 
   // ---------- op state ----------
 
+  /**
+   * Op state lives in memory: it only answers an agent polling a copy it just sent, and keeping
+   * it durable cost two fsynced commits per remote copy. After a restart it is gone (the agent
+   * then records the object as a retry).
+   */
+  private readonly opStates = new Map<string, { client_id: string; op_id: string; object: string; state: string; time_us: number }>();
+
   setOpState(clientId: string, opId: string, object: string, state: string): void {
-    this.db
-      .prepare('INSERT INTO opstate (client_id, op_id, object, state, time_us) VALUES (?, ?, ?, ?, ?) ON CONFLICT(client_id, op_id, object) DO UPDATE SET state = excluded.state, time_us = excluded.time_us')
-      .run(clientId, opId, object, state, Date.now() * 1000);
+    this.opStates.set(JSON.stringify([clientId, opId, object]), { client_id: clientId, op_id: opId, object, state, time_us: Date.now() * 1000 });
+    if (this.opStates.size > 100_000) this.pruneOpState(3600_000);
   }
 
   getOpState(clientId?: string, opId?: string, object?: string): OpState[] {
-    const conds: string[] = [];
-    const args: string[] = [];
-    if (clientId !== undefined) { conds.push('client_id = ?'); args.push(clientId); }
-    if (opId !== undefined) { conds.push('op_id = ?'); args.push(opId); }
-    if (object !== undefined) { conds.push('object = ?'); args.push(object); }
-    const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
-    const rows = this.stmt(`SELECT * FROM opstate ${where} ORDER BY time_us LIMIT 1000`).all(...args) as { client_id: string; op_id: string; object: string; state: string; time_us: number }[];
-    return rows.map((r) => ({ client_id: r.client_id, op_id: r.op_id, object: r.object, state: r.state, timestamp: isoFromUs(r.time_us) }));
+    const out: OpState[] = [];
+    for (const r of this.opStates.values()) {
+      if ((clientId !== undefined && r.client_id !== clientId) || (opId !== undefined && r.op_id !== opId) || (object !== undefined && r.object !== object)) continue;
+      out.push({ client_id: r.client_id, op_id: r.op_id, object: r.object, state: r.state, timestamp: isoFromUs(r.time_us) });
+      if (out.length >= 1000) break;
+    }
+    return out;
   }
 
   deleteOpState(clientId: string, opId: string, object: string): boolean {
-    return this.stmt('DELETE FROM opstate WHERE client_id = ? AND op_id = ? AND object = ?').run(clientId, opId, object).changes > 0;
+    return this.opStates.delete(JSON.stringify([clientId, opId, object]));
   }
 
   /** Op state is only useful while an agent may still poll it; old records are dropped. */
   pruneOpState(olderThanMs: number): void {
-    this.stmt('DELETE FROM opstate WHERE time_us < ?').run((Date.now() - olderThanMs) * 1000);
+    const limit = (Date.now() - olderThanMs) * 1000;
+    for (const [k, r] of this.opStates) if (r.time_us < limit) this.opStates.delete(k);
   }
+
 }
