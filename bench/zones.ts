@@ -1,6 +1,6 @@
 /** Fresh realms of embedded zones as real processes on free loopback ports, in a temp dir. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../src/net.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -8,16 +8,6 @@ import { registerTempDir, removeTempDir, startCli, ProcSampler, type Proc, type 
 
 export interface Creds { accessKey: string; secretKey: string }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ZoneProc { name: string; url: string; proc: Proc; sampler: ProcSampler }
 
