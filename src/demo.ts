@@ -126,7 +126,7 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
       o.out(`bytes                  ${String(cmp.bytes).padStart(6)}  ${String(dstCmp.bytes).padStart(11)}`);
       const equal = cmp.differences.length === 0 && dstCmp.differences.length === 0;
       for (const d of [...cmp.differences, ...dstCmp.differences].slice(0, 20)) o.out(`  difference: ${d.kind} ${d.name}: ${d.detail}`);
-      o.out(equal ? 'RESULT: the destination equals the source (users, buckets, owners, keys, sizes, ETags).' : 'RESULT: the zones differ (see above).');
+      o.out(equal ? 'RESULT: the destination equals the source (users, buckets, owners, keys, sizes, ETags, content types, user metadata).' : 'RESULT: the zones differ (see above).');
       return equal;
     } finally {
       await setup.close();
