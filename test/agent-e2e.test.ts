@@ -2,7 +2,7 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { call } from './helpers/http.js';
-import { createUser, del, objPath, put, startPair, zoneState, type Creds, type Pair } from './helpers/pair.js';
+import { createUser, del, objPath, put, remoteCopies, startPair, zoneState, type Creds, type Pair } from './helpers/pair.js';
 import { until } from './helpers/procs.js';
 import { dataShard } from '../src/sync/shard.js';
 
@@ -22,9 +22,7 @@ async function equalZones(p: Pair, what: string, deadlineMs = 30_000): Promise<R
   }
 }
 
-function copies(p: Pair, since = 0): number {
-  return p.proxy.seen.filter((s) => s.t >= since && s.method === 'PUT' && s.url.includes('rgwx-source-zone')).length;
-}
+const copies = remoteCopies;
 
 describe('agent end to end', () => {
   let p: Pair;

@@ -2,7 +2,7 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { call } from './helpers/http.js';
-import { createUser, put, startPair, zoneState, type Pair } from './helpers/pair.js';
+import { createUser, put, remoteCopies, startPair, zoneState, type Pair } from './helpers/pair.js';
 import { startProc, until } from './helpers/procs.js';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +22,7 @@ describe('operations', () => {
       assert.equal((await call(p.east, 'PUT', `/stop-bucket-${b}`, alice)).status, 200);
       for (let i = 0; i < 150; i++) await put(p.east, alice, `stop-bucket-${b}`, `k${i}`, `v${i}`);
     }
-    const copies = () => p.proxy.seen.filter((s) => s.url.includes('rgwx-source-zone')).length;
+    const copies = () => remoteCopies(p);
     const first = p.agent(['sync'], { object_concurrency: 2, num_workers: 1, stop_timeout: 10 });
     await until('the full sync under way', async () => copies() >= 50, 30_000, 20);
     const t0 = Date.now();

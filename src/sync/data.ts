@@ -7,7 +7,7 @@
  */
 import type { DataLogEntry, RetryItem } from '../client/admin.js';
 import { NotFound } from '../client/errors.js';
-import { isStateBucket, recordFailure, type SyncContext } from './context.js';
+import { isStateBucket, retryLater, type SyncContext } from './context.js';
 import { syncObject } from './objectsync.js';
 import { forEachLimit, Stopped } from '../worker/pool.js';
 import type { ShardLock } from '../worker/lock.js';
@@ -33,9 +33,7 @@ export async function syncKeys(ctx: SyncContext, bucket: string, keys: Iterable<
       ctx.backoff.succeeded(name);
     } catch (e) {
       failed.add(key);
-      recordFailure(ctx.stats, 'object');
-      const n = ctx.backoff.failed(name);
-      ctx.log.warn(`object ${name}: ${(e as Error).message} (attempt ${n}; kept as a retry)`);
+      retryLater(ctx, 'object', name, e);
     }
   }, signal);
   return failed;
@@ -130,9 +128,7 @@ export async function syncDataShard(ctx: SyncContext, shard: number, lock: Shard
       } catch (e) {
         if (e instanceof Stopped) throw e;
         failed.add(name);
-        recordFailure(ctx.stats, 'bucket');
-        const n = ctx.backoff.failed(name);
-        ctx.log.warn(`bucket instance ${name}: ${(e as Error).message} (attempt ${n}; kept as a retry)`);
+        retryLater(ctx, 'bucket', name, e);
       }
     }, lock.signal);
     const next = new Set([...pending].filter((n) => !instances.has(n)));

@@ -10,7 +10,7 @@ import { dataShard } from './shard.js';
 import { withShardLock } from './shardlock.js';
 import { forEachLimit, Stopped } from '../worker/pool.js';
 import type { ShardLock } from '../worker/lock.js';
-import type { LogType } from '../client/admin.js';
+import type { BoundType, LogType } from '../client/admin.js';
 import { laterMarker } from './bounds.js';
 
 export interface FullSyncSummary {
@@ -26,16 +26,6 @@ async function snapshot(ctx: SyncContext, type: LogType, shards: number): Promis
     markers[i] = await ctx.src.shardMarker(type, i);
   });
   return markers;
-}
-
-/** Writes a shard's bound after full sync: the snapshot, never behind what is already stored. */
-async function storeShardBound(ctx: SyncContext, type: LogType, shard: number, snap: string, failed: Set<string>, lock: ShardLock): Promise<void> {
-  const existing = await ctx.bounds.get(type, shard.toString());
-  const marker = laterMarker(snap, existing?.marker ?? '');
-  const keep = new Set((existing?.items ?? []).map((i) => i.name));
-  for (const f of failed) keep.add(f);
-  if (!lock.valid()) return;
-  await ctx.bounds.set(type, shard.toString(), { marker, items: [...keep].map((name) => ({ name, timestamp: new Date().toISOString() })) });
 }
 
 export async function fullSyncMetadata(ctx: SyncContext, summary: FullSyncSummary, only?: Set<number>): Promise<void> {
@@ -57,7 +47,7 @@ export async function fullSyncMetadata(ctx: SyncContext, summary: FullSyncSummar
     const outcome = await withShardLock(ctx, 'metadata', shard, async (lock) => {
       const failed = await syncMetadataKeys(ctx, byShard.get(shard) ?? [], lock.signal);
       summary.failedMetadata.push(...failed);
-      await storeShardBound(ctx, 'metadata', shard, snap[shard], failed, lock);
+      if (lock.valid()) await storeSnapshotBound(ctx, 'metadata', String(shard), snap[shard], failed);
     });
     if (outcome === 'busy') summary.busyShards++;
   }, ctx.stop);
@@ -86,13 +76,13 @@ async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: ShardLock,
   summary.failedObjects += failed.size;
   if (!lock.valid()) throw new Error(`lost the lock during full sync of ${bucket}`);
   const perShard = shardMarkers(snap);
-  if (perShard.length === 0) return storeBucketBound(ctx, instance, snap, failed);
+  if (perShard.length === 0) return storeSnapshotBound(ctx, 'bucket-index', instance, snap, failed);
   // A sharded index: one bound per index shard, named as the data log names them ("b:id:N").
   // Failed keys are owed by shard 0's bound; a retry syncs a key by name, whatever its shard.
   let owed: string | undefined;
   for (const [shard, marker] of perShard) {
     // Stored as "N#marker", the form the per-shard listing returns as op ids.
-    const r = await storeBucketBound(ctx, `${instance}:${shard}`, marker ? `${shard}#${marker}` : '', shard === perShard[0][0] ? failed : new Set());
+    const r = await storeSnapshotBound(ctx, 'bucket-index', `${instance}:${shard}`, marker ? `${shard}#${marker}` : '', shard === perShard[0][0] ? failed : new Set());
     owed ??= r;
   }
   return owed;
@@ -107,10 +97,14 @@ export function shardMarkers(marker: string): [string, string][] {
   });
 }
 
-async function storeBucketBound(ctx: SyncContext, entity: string, snap: string, failed: Set<string>): Promise<string | undefined> {
-  const existing = await ctx.bounds.get('bucket-index', entity);
+/**
+ * Stores a full sync's snapshot as a bound, never behind what is already stored, keeping the
+ * stored retry items and adding the failures. Returns the entity when it still owes retries.
+ */
+async function storeSnapshotBound(ctx: SyncContext, type: BoundType, entity: string, snap: string, failed: Set<string>): Promise<string | undefined> {
+  const existing = await ctx.bounds.get(type, entity);
   const keep = new Set([...(existing?.items ?? []).map((i) => i.name), ...failed]);
-  await ctx.bounds.set('bucket-index', entity, { marker: laterMarker(snap, existing?.marker ?? ''), items: [...keep].map((name) => ({ name, timestamp: new Date().toISOString() })) });
+  await ctx.bounds.set(type, entity, { marker: laterMarker(snap, existing?.marker ?? ''), items: [...keep].map((name) => ({ name, timestamp: new Date().toISOString() })) });
   return keep.size > 0 ? entity : undefined;
 }
 
@@ -145,7 +139,7 @@ export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary, o
         }
       }
       summary.failedBuckets.push(...failed);
-      await storeShardBound(ctx, 'data', shard, snap[shard], failed, lock);
+      if (lock.valid()) await storeSnapshotBound(ctx, 'data', String(shard), snap[shard], failed);
     });
     if (outcome === 'busy') summary.busyShards++;
   }, ctx.stop);

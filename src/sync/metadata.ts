@@ -5,7 +5,7 @@
  */
 import type { MdLogEntry } from '../client/admin.js';
 import { metadataShard } from './shard.js';
-import { isStateBucket, recordFailure, type SyncContext } from './context.js';
+import { isStateBucket, retryLater, type SyncContext } from './context.js';
 import type { ShardLock } from '../worker/lock.js';
 import { forEachLimit } from '../worker/pool.js';
 
@@ -57,9 +57,7 @@ export async function syncMetadataKeys(ctx: SyncContext, keys: Iterable<[string,
         ctx.backoff.succeeded(name);
       } catch (e) {
         failed.add(name);
-        recordFailure(ctx.stats, 'metadata');
-        const n = ctx.backoff.failed(name);
-        ctx.log.warn(`metadata ${name}: ${(e as Error).message} (attempt ${n}; kept as a retry)`);
+        retryLater(ctx, 'metadata', name, e);
       }
     }, signal);
   }

@@ -128,3 +128,8 @@ export async function zoneState(base: string, sys: Creds): Promise<Record<string
   }
   return state;
 }
+
+/** Remote copies the destination was asked for (as the proxy saw them), since a time. */
+export function remoteCopies(p: Pair, since = 0): number {
+  return p.proxy.seen.filter((s) => s.t >= since && s.method === 'PUT' && s.url.includes('rgwx-source-zone')).length;
+}
