@@ -6,7 +6,7 @@ import { Pool } from 'undici';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { XMLParser } from 'fast-xml-parser';
-import { s3Encode, signRequest, type Credentials } from '../src/client/sign.js';
+import { s3Encode, signRequest, type Credentials } from '../src/rgw/sign.js';
 
 export function objPath(bucket: string, key: string): string {
   return `/${s3Encode(bucket, false)}/${s3Encode(key, true)}`;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { call } from './helpers/http.js';
 import { createUser, del, objPath, put, remoteCopies, startPair, zoneState, type Creds, type Pair } from './helpers/pair.js';
 import { until } from './helpers/procs.js';
-import { dataShard } from '../src/sync/shard.js';
+import { dataShard } from '../src/rgw/shard.js';
 
 const AWKWARD = ['plain', 'dir/sub/with space.txt', 'plus+sign', 'tilde~', 'percent%41', 'ünïcødé/文件.bin', 'a//b', 'trailing/', 'cr\rkey', 'tab\tand<xml>&amp;'];
 

@@ -4,7 +4,7 @@ import { createHash, createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { S3Client, PutObjectCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { signRequest, s3Encode, v2StringToSign, type Credentials, type SignatureVersion } from '../src/client/sign.js';
+import { signRequest, s3Encode, v2StringToSign, type Credentials, type SignatureVersion } from '../src/rgw/sign.js';
 import { authenticate, type AuthResult, type KeyInfo } from '../src/zone/auth.js';
 
 const CREDS: Credentials = { accessKey: 'AKIDSYNCAGENT0001', secretKey: 'sEcReT/with+odd=chars~0123456789' };

@@ -12,11 +12,11 @@ import { startZone, type RunningZone } from '../src/zone/server.js';
 import { parseRealm } from '../src/zone/realm.js';
 import { buildConfig } from '../src/config.js';
 import { createSyncContext, type SyncSetup } from '../src/sync/setup.js';
-import { laterMarker } from '../src/sync/bounds.js';
+import { laterMarker } from '../src/rgw/markers.js';
 import { ShardLock } from '../src/worker/lock.js';
 import { syncMetadataShard, mdlogShard } from '../src/sync/metadata.js';
 import { syncDataShard } from '../src/sync/data.js';
-import { dataShard } from '../src/sync/shard.js';
+import { dataShard } from '../src/rgw/shard.js';
 import { RetryBackoff } from '../src/worker/retry.js';
 import { Stopped } from '../src/worker/pool.js';
 

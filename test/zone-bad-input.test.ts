@@ -16,7 +16,7 @@ import { join, relative, resolve } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { makeRealm, startZones, type TestRealm } from './helpers/realm.js';
 import { call, type Reply } from './helpers/http.js';
-import { signRequest } from '../src/client/sign.js';
+import { signRequest } from '../src/rgw/sign.js';
 import type { RunningZone } from '../src/zone/server.js';
 
 type Creds = { accessKey: string; secretKey: string };

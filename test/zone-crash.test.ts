@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { XMLParser } from 'fast-xml-parser';
 import { makeRealm, type TestRealm } from './helpers/realm.js';
-import { s3Encode, signRequest } from '../src/client/sign.js';
+import { s3Encode, signRequest } from '../src/rgw/sign.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const ZONE = 'us-east';

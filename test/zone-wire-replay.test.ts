@@ -17,7 +17,7 @@ import { createHmac } from 'node:crypto';
 import { request } from 'undici';
 import { makeRealm, startZones, type TestRealm } from './helpers/realm.js';
 import { call, type Reply } from './helpers/http.js';
-import { s3Encode, v2Signature } from '../src/client/sign.js';
+import { s3Encode, v2Signature } from '../src/rgw/sign.js';
 import type { RunningZone } from '../src/zone/server.js';
 
 // ---------------------------------------------------------------- fixtures

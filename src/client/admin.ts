@@ -1,17 +1,10 @@
 /** Typed RGW admin API: region map, logs, locks, bounds (replica_log), metadata, op state. */
 import type { ZoneClient } from './http.js';
 import { NotFound } from './errors.js';
+import { isStartMarker } from '../rgw/markers.js';
+import type { BilogEntry, Bound, BoundType, DataLogEntry, LogPage, LogType, MdLogEntry, RetryItem } from '../rgw/wire.js';
 
-export type LogType = 'metadata' | 'data';
-export type BoundType = LogType | 'bucket-index';
-
-export interface MdLogEntry { id: string; section: string; name: string; timestamp: string }
-export interface DataLogEntry { id?: string; key: string; timestamp: string }
-export interface LogPage<E> { marker: string; truncated: boolean; entries: E[] }
-export interface BilogEntry { op_id: string; op: string; object: string; instance?: string; state?: string; timestamp: string }
-export interface RetryItem { name: string; timestamp: string }
-export interface Bound { marker: string; items: RetryItem[] }
-export interface MetadataDoc { key: string; ver?: unknown; mtime?: unknown; data: Record<string, unknown> }
+export type { BilogEntry, Bound, BoundType, DataLogEntry, LogPage, LogType, MdLogEntry, MetadataDoc, RetryItem } from '../rgw/wire.js';
 
 const DAEMON_ID = 'radosgw-agent'; // RGW keeps one entity per record; the original agent's id lets both share progress.
 
@@ -20,7 +13,7 @@ const DAEMON_ID = 'radosgw-agent'; // RGW keeps one entity per record; the origi
  * agent's " " (400), and every gateway lists from the start without one.
  */
 function markerParam(marker: string): [string, string][] {
-  return marker.trim() === '' ? [] : [['marker', marker]];
+  return isStartMarker(marker) ? [] : [['marker', marker]];
 }
 
 function entityParam(type: BoundType, entity: string): [string, string] {

@@ -6,7 +6,7 @@
 import { Pool } from 'undici';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { s3Encode, signRequest, type Credentials, type SignatureVersion } from './sign.js';
+import { s3Encode, signRequest, type Credentials, type SignatureVersion } from '../rgw/sign.js';
 import { AgentError, httpError, isRetryable, NetworkError } from './errors.js';
 
 export interface ZoneClientOptions {

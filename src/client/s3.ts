@@ -1,7 +1,7 @@
 /** S3 object calls the agent makes: listing for full sync, remote copy, delete. */
 import { XMLParser } from 'fast-xml-parser';
 import type { ZoneClient } from './http.js';
-import { s3Encode } from './sign.js';
+import { s3Encode } from '../rgw/sign.js';
 import { NotFound, NotModified } from './errors.js';
 
 export interface ListedObject { key: string; etag: string; size: number }

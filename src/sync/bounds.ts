@@ -12,17 +12,9 @@ import { dirname } from 'node:path';
 import type { AdminApi, Bound, BoundType } from '../client/admin.js';
 import { NotFound } from '../client/errors.js';
 import type { S3Api } from '../client/s3.js';
+import { isStartMarker, laterMarker } from '../rgw/markers.js';
 
 export type { Bound, BoundType };
-
-/**
- * " " (and "") mean "before everything" and sort first; otherwise markers compare as strings,
- * without the "N#" index-shard prefix a per-shard bucket-index listing puts on op ids.
- */
-export function laterMarker(a: string, b: string): string {
-  const norm = (m: string) => (m.trim() === '' ? '' : m.replace(/^\d+#/, ''));
-  return norm(a) >= norm(b) ? a : b;
-}
 
 export interface BoundStore {
   readonly kind: string;
@@ -57,7 +49,7 @@ export class MonotonicBounds implements BoundStore {
     const floor = this.known.get(`${type}/${entity}`) ?? '';
     const marker = laterMarker(bound.marker, floor);
     // The replica log refuses an empty marker; " " is only written where no real marker exists.
-    const stored = marker.trim() === '' ? ' ' : marker;
+    const stored = isStartMarker(marker) ? ' ' : marker;
     await this.backend.write(type, entity, { marker: stored, items: bound.items });
     this.remember(type, entity, stored);
   }

@@ -6,12 +6,12 @@
 import { isStateBucket, recordFailure, type SyncContext } from './context.js';
 import { mdlogShard, syncMetadataKeys } from './metadata.js';
 import { syncKeys } from './data.js';
-import { dataShard } from './shard.js';
+import { dataShard } from '../rgw/shard.js';
 import { withShardLock } from './shardlock.js';
 import { forEachLimit, Stopped } from '../worker/pool.js';
 import type { ShardLock } from '../worker/lock.js';
 import type { BoundType, LogType } from '../client/admin.js';
-import { laterMarker } from './bounds.js';
+import { laterMarker, shardMarkers } from '../rgw/markers.js';
 
 export interface FullSyncSummary {
   failedMetadata: string[];
@@ -86,15 +86,6 @@ async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: ShardLock,
     owed ??= r;
   }
   return owed;
-}
-
-/** "0#m0,1#m1,..." (Pacific's sharded bucket index) -> [[0, m0], [1, m1], ...]; [] for a plain marker. */
-export function shardMarkers(marker: string): [string, string][] {
-  if (!marker.includes('#')) return [];
-  return marker.split(',').filter(Boolean).map((part) => {
-    const i = part.indexOf('#');
-    return [part.slice(0, i), part.slice(i + 1)];
-  });
 }
 
 /**

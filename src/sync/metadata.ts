@@ -4,7 +4,7 @@
  * destination. Instances go before buckets, users before both.
  */
 import type { MdLogEntry } from '../client/admin.js';
-import { metadataShard } from './shard.js';
+import { metadataShard } from '../rgw/shard.js';
 import { isStateBucket, retryLater, type SyncContext } from './context.js';
 import type { ShardLock } from '../worker/lock.js';
 import { forEachLimit } from '../worker/pool.js';

@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { amzDate, s3Encode, v2Signature, v2StringToSign } from '../client/sign.js';
+import { amzDate, s3Encode, v2Signature, v2StringToSign } from '../rgw/sign.js';
 
 export interface KeyInfo { uid: string; secretKey: string; system: boolean }
 export type KeyLookup = (accessKey: string) => KeyInfo | undefined;

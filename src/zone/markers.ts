@@ -16,7 +16,3 @@ export function bilogOpId(ver: number): string {
   return `${String(ver).padStart(11, '0')}.${ver}.1`;
 }
 
-/** A marker the agent sends to mean "from the beginning". */
-export function isStartMarker(m: string | undefined): boolean {
-  return m === undefined || m === '' || m === ' ';
-}

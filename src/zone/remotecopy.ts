@@ -8,10 +8,10 @@ import { request } from 'undici';
 import type { Readable } from 'node:stream';
 import { HttpError, headerValue, sendXml, type RequestContext } from './http.js';
 import type { ZoneContext } from './context.js';
-import { parseCopySource, userMetadata } from './s3.js';
+import { parseCopySource, userMetadata } from './objectattrs.js';
 import { copyObjectResult } from './s3xml.js';
 import { usFromSecFrac } from './clock.js';
-import { s3Encode, signRequest } from '../client/sign.js';
+import { s3Encode, signRequest } from '../rgw/sign.js';
 import type { BucketRow } from './store.js';
 
 const FETCH_HEADERS_TIMEOUT_MS = 30_000;

@@ -6,6 +6,7 @@ import type { ZoneContext } from './context.js';
 import { copyObjectResult, listAllMyBuckets, listObjectsV1, listObjectsV2, locationConstraint, type ListParams } from './s3xml.js';
 import { listKeys } from './listing.js';
 import { remoteCopy } from './remotecopy.js';
+import { parseCopySource, userMetadata } from './objectattrs.js';
 import { secUsec } from './clock.js';
 import type { BucketRow, ObjectRow } from './store.js';
 
@@ -24,14 +25,6 @@ export function validateBucketName(name: string): void {
 export function validateKey(key: string): void {
   if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) throw new HttpError(400, 'KeyTooLongError', `object keys are at most ${MAX_KEY_BYTES} bytes`);
   if (key.includes('\0')) throw new HttpError(400, 'InvalidObjectName', 'object keys may not contain NUL');
-}
-
-export function userMetadata(headers: IncomingHttpHeaders): Record<string, string> {
-  const meta: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.startsWith('x-amz-meta-') && value !== undefined) meta[name.slice('x-amz-meta-'.length)] = Array.isArray(value) ? value.join(',') : value;
-  }
-  return meta;
 }
 
 /** The bucket owner acts; a system user may act as anyone and name the owner with rgwx-uid. */
@@ -246,21 +239,6 @@ async function putObject(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key
 }
 
 /** Parses x-amz-copy-source ("bucket/key" or "/bucket/key", URL-encoded, optional ?versionId). */
-export function parseCopySource(header: string): { bucket: string; key: string } {
-  let raw = header.startsWith('/') ? header.slice(1) : header;
-  const q = raw.indexOf('?');
-  if (q >= 0) raw = raw.slice(0, q);
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(raw);
-  } catch {
-    throw new HttpError(400, 'InvalidArgument', 'x-amz-copy-source is not valid percent-encoded UTF-8');
-  }
-  const slash = decoded.indexOf('/');
-  if (slash <= 0 || slash === decoded.length - 1) throw new HttpError(400, 'InvalidArgument', 'x-amz-copy-source must be bucket/key');
-  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1) };
-}
-
 async function localCopy(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key: string): Promise<void> {
   const src = parseCopySource(headerValue(ctx.req.headers, 'x-amz-copy-source') ?? '');
   const sb = bucketFor(ctx, zc, src.bucket);

@@ -8,8 +8,9 @@ import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { MonotonicClock, isoFromUs } from './clock.js';
-import { bilogOpId, isStartMarker, logEntryId } from './markers.js';
-import { dataShard, metadataShard } from '../sync/shard.js';
+import { bilogOpId, logEntryId } from './markers.js';
+import { isStartMarker } from '../rgw/markers.js';
+import { dataShard, metadataShard } from '../rgw/shard.js';
 
 export type Section = 'user' | 'bucket' | 'bucket.instance';
 export const SECTIONS: Section[] = ['bucket', 'bucket.instance', 'user'];

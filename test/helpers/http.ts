@@ -1,7 +1,7 @@
 /** A small signed HTTP client for tests: sends exactly the path and query given. */
 import { request } from 'undici';
 import { createHash } from 'node:crypto';
-import { signRequest, type SignatureVersion } from '../../src/client/sign.js';
+import { signRequest, type SignatureVersion } from '../../src/rgw/sign.js';
 
 export interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer; text: string; json<T = unknown>(): T }
 

@@ -11,7 +11,7 @@ import { freePort } from './realm.js';
 import { call } from './http.js';
 import { startProc, startZoneProc, type Proc } from './procs.js';
 import { startProxy, type Proxy } from './proxy.js';
-import { s3Encode } from '../../src/client/sign.js';
+import { s3Encode } from '../../src/rgw/sign.js';
 
 export interface Creds { accessKey: string; secretKey: string }
 
