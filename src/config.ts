@@ -15,6 +15,8 @@ export interface AgentConfig {
   source?: string;
   srcZone?: string;
   metadataOnly: boolean;
+  /** Full sync removes from the destination what the source no longer has. */
+  delete: boolean;
   numWorkers: number;
   maxEntries: number;
   lockTimeout: number;
@@ -52,6 +54,7 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   source: { kind: 'url', describe: 'Source endpoint URL (default: the master zone of the destination\'s zonegroup)' },
   src_zone: { kind: 'string', describe: 'Source zone by name instead of by URL' },
   metadata_only: { kind: 'bool', dflt: false, describe: 'Sync users and buckets only, no objects' },
+  delete: { kind: 'bool', dflt: true, describe: 'Full sync also removes users, buckets and objects the source no longer has (--no-delete: additive full sync; deletes logged by the source are still replayed)' },
   num_workers: { kind: 'posint', dflt: 4, describe: 'Log shards worked on in parallel' },
   max_entries: { kind: 'posint', dflt: 1000, describe: 'Log entries read per page (and per bound write)' },
   lock_timeout: { kind: 'posint', dflt: 30, describe: 'Shard lock lease in seconds; renewed every third of it' },
@@ -188,6 +191,7 @@ export function buildConfig(file: Record<string, unknown>, flags: Record<string,
     source: merged.source as string | undefined,
     srcZone: merged.src_zone as string | undefined,
     metadataOnly: merged.metadata_only as boolean,
+    delete: merged.delete as boolean,
     numWorkers: merged.num_workers as number,
     maxEntries: Math.min(merged.max_entries as number, 1000),
     lockTimeout: merged.lock_timeout as number,

@@ -14,11 +14,11 @@ import { buildConfig } from '../src/config.js';
 import { createSyncContext, type SyncSetup } from '../src/sync/setup.js';
 import { laterMarker } from '../src/rgw/markers.js';
 import { ShardLock } from '../src/worker/lock.js';
-import { syncMetadataShard, mdlogShard } from '../src/sync/metadata.js';
-import { syncDataShard } from '../src/sync/data.js';
+import { metadataShardLog, mdlogShard } from '../src/sync/metadata.js';
+import { dataShardLog } from '../src/sync/data.js';
+import { runShard } from '../src/sync/shardrun.js';
 import { dataShard } from '../src/rgw/shard.js';
 import { RetryBackoff } from '../src/worker/retry.js';
-import { Stopped } from '../src/worker/pool.js';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -87,7 +87,7 @@ describe('sync internals', () => {
     await new Promise<void>((resolve) => lock.signal.addEventListener('abort', () => resolve(), { once: true }));
     proxy.fault = undefined;
     assert.equal(lock.valid(), false);
-    await assert.rejects(syncMetadataShard(ctx, shard, lock), Stopped);
+    assert.equal((await runShard(ctx, metadataShardLog(ctx, shard), lock)).status, 'lost');
     const afterSync = await call(west.url, 'GET', `/admin/replica_log?bounds&type=metadata&id=${shard}`, sys());
     assert.equal(afterSync.status, 404, 'no bound written without the lock');
     await lock.release();
@@ -120,7 +120,7 @@ describe('sync internals', () => {
 
     const lock1 = await ShardLock.acquire(ctx.dst, 'data', shard, ctx.zones.destination.id, ctx.lockerId, 3);
     assert.ok(lock1 !== 'busy');
-    const young = await syncDataShard(ctx, shard, lock1, Date.now());
+    const young = await runShard(ctx, dataShardLog(ctx, shard, lock1, () => Date.now()), lock1);
     await lock1.release();
     assert.equal(young.unsettled, true);
     assert.equal(young.marker, '', 'the marker did not pass an entry younger than the window');
@@ -129,7 +129,7 @@ describe('sync internals', () => {
     // A pass that starts after entry time + window may pass it.
     const lock2 = await ShardLock.acquire(ctx.dst, 'data', shard, ctx.zones.destination.id, ctx.lockerId, 3);
     assert.ok(lock2 !== 'busy');
-    const settled = await syncDataShard(ctx, shard, lock2, Date.now() + 31_000);
+    const settled = await runShard(ctx, dataShardLog(ctx, shard, lock2, () => Date.now() + 31_000), lock2);
     await lock2.release();
     assert.equal(settled.unsettled, false);
     const head = (await call(east.url, 'GET', `/admin/log?info&type=data&id=${shard}`, sys())).json<{ marker: string }>().marker;

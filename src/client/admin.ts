@@ -33,8 +33,13 @@ export class AdminApi {
   }
 
   async shardMarker(type: LogType, shard: number): Promise<string> {
-    const r = await this.client.json<{ marker: string }>('GET', '/admin/log', { query: [['info', undefined], ['type', type], ['id', String(shard)]] });
-    return r.marker;
+    return (await this.shardInfo(type, shard)).marker;
+  }
+
+  /** A log shard's head marker and the time of its last entry (NaN when the zone gives none). */
+  async shardInfo(type: LogType, shard: number): Promise<{ marker: string; lastUpdateMs: number }> {
+    const r = await this.client.json<{ marker: string; last_update?: string }>('GET', '/admin/log', { query: [['info', undefined], ['type', type], ['id', String(shard)]] });
+    return { marker: r.marker, lastUpdateMs: r.last_update ? Date.parse(r.last_update) : NaN };
   }
 
   async listLog<E extends MdLogEntry | DataLogEntry>(type: LogType, shard: number, marker: string, max: number): Promise<LogPage<E>> {

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { s3Encode, signRequest, type Credentials, type SignatureVersion } from '../rgw/sign.js';
 import { AgentError, httpError, isRetryable, NetworkError } from './errors.js';
+import { sourceClockOffsetMs } from '../rgw/clock.js';
 
 export interface ZoneClientOptions {
   endpoint: string;
@@ -60,6 +61,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class ZoneClient {
   readonly endpoint: string;
+  /**
+   * The zone's clock minus ours, from the Date header of its latest answer (erring early), or
+   * undefined before the first answer. Log times are the zone's: compare them with now() below.
+   */
+  clockOffsetMs: number | undefined;
   private readonly pool: Pool;
   private readonly host: string;
 
@@ -79,6 +85,16 @@ export class ZoneClient {
 
   async close(): Promise<void> {
     await this.pool.close();
+  }
+
+  private noteClock(date: string | string[] | undefined, answeredMs: number): void {
+    const off = sourceClockOffsetMs(Array.isArray(date) ? date[0] : date, answeredMs);
+    if (off !== undefined) this.clockOffsetMs = off;
+  }
+
+  /** The zone's current time, as far as its answers tell (the local clock until one arrived). */
+  now(): number {
+    return Date.now() + (this.clockOffsetMs ?? 0);
   }
 
   private sign(method: string, pathAndQuery: string, headers: Record<string, string>, body?: Buffer): Record<string, string> {
@@ -107,6 +123,7 @@ export class ZoneClient {
           headersTimeout: o.headersTimeoutMs, bodyTimeout: o.bodyTimeoutMs,
         });
         const buf = Buffer.from(await r.body.arrayBuffer());
+        this.noteClock(r.headers.date, Date.now());
         this.opts.onRequest?.({ method, path: pathAndQuery, status: r.statusCode, attempt, ms: Date.now() - t0 });
         if ((r.statusCode >= 200 && r.statusCode < 300) || o.accept?.includes(r.statusCode)) {
           return { status: r.statusCode, headers: r.headers, body: buf };

@@ -22,3 +22,14 @@ export function metadataShard(section: string, key: string, shards: number): num
 export function dataShard(bucket: string, shards: number): number {
   return shardFor(bucket, shards);
 }
+
+/** RGW's reduction of a hash to a shard: through a prime first, so shard counts need not be prime. */
+function shardsMod(hash: number, shards: number): number {
+  return shards <= 7877 ? (hash % 7877) % shards : (hash % 65521) % shards;
+}
+
+/** The bucket-index shard RGW keeps an object key in (a sharded bucket index). */
+export function bucketIndexShard(key: string, shards: number): number {
+  const h = strHashLinux(key);
+  return shardsMod((h ^ ((h & 0xff) << 24)) >>> 0, shards);
+}

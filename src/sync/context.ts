@@ -45,11 +45,10 @@ export function recordFailure(stats: SyncStats, kind: 'object' | 'metadata' | 'b
 
 const ITEM_LABEL = { object: 'object', metadata: 'metadata', bucket: 'bucket instance' } as const;
 
-/** An item failed: counted, backed off and logged; the caller keeps it as a retry item. */
+/** An item failed: counted and logged; the caller keeps it as a retry item (the replay loop backs it off). */
 export function retryLater(ctx: SyncContext, kind: keyof typeof ITEM_LABEL, name: string, e: unknown): void {
   recordFailure(ctx.stats, kind);
-  const n = ctx.backoff.failed(name);
-  ctx.log.warn(`${ITEM_LABEL[kind]} ${name}: ${(e as Error).message} (attempt ${n}; kept as a retry)`);
+  ctx.log.warn(`${ITEM_LABEL[kind]} ${name}: ${(e as Error).message} (kept as a retry)`);
 }
 
 export interface SyncContext {

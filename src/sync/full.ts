@@ -1,144 +1,166 @@
 /**
- * Full sync: snapshot every log shard's marker first, then list and copy everything, then store
- * the snapshots as bounds (with whatever failed as retry items). Incremental sync then replays
- * only what changed since the snapshot: nothing written during the listing is missed.
+ * Full sync: snapshot every log shard's marker first, then make the destination equal the source
+ * (users, buckets and objects copied; what the source no longer has removed), then store the
+ * snapshots as bounds with whatever failed as retry items. Incremental sync then replays only what
+ * changed since the snapshot. A shard whose full sync did not finish (busy, lost lock, stop) gets
+ * no bound and stays owed.
  */
 import { isStateBucket, recordFailure, type SyncContext } from './context.js';
-import { mdlogShard, syncMetadataKeys } from './metadata.js';
-import { syncKeys } from './data.js';
+import { mdlogShard, syncMetadataKeys, SECTION_ORDER } from './metadata.js';
 import { dataShard } from '../rgw/shard.js';
 import { withShardLock } from './shardlock.js';
 import { forEachLimit, Stopped } from '../worker/pool.js';
-import type { ShardLock } from '../worker/lock.js';
-import type { BoundType, LogType } from '../client/admin.js';
-import { laterMarker, shardMarkers } from '../rgw/markers.js';
+import type { LogType, DataLogEntry } from '../rgw/wire.js';
+import type { ShardStatus } from './replay.js';
+import { settledCount } from './replay.js';
+import { compareMarkers, isStartMarker } from '../rgw/markers.js';
+import { fullSyncBucket, storeSnapshotBound } from './bucketsync.js';
 
 export interface FullSyncSummary {
   failedMetadata: string[];
   failedBuckets: string[];
   failedObjects: number;
   busyShards: number;
+  /** Shards whose full sync did not finish (busy, lost lock, stop): still owed. */
+  unfinished: Record<LogType, Set<number>>;
 }
 
-async function snapshot(ctx: SyncContext, type: LogType, shards: number): Promise<string[]> {
-  const markers = new Array<string>(shards).fill('');
-  await forEachLimit(markers.keys(), 16, async (i) => {
-    markers[i] = await ctx.src.shardMarker(type, i);
+function note(summary: FullSyncSummary, type: LogType, shard: number, status: ShardStatus): void {
+  if (status === 'done') return;
+  summary.unfinished[type].add(shard);
+  if (status === 'busy') summary.busyShards++;
+}
+
+async function snapshot(ctx: SyncContext, type: LogType, shards: number[]): Promise<Map<number, { marker: string; lastUpdateMs: number }>> {
+  const out = new Map<number, { marker: string; lastUpdateMs: number }>();
+  await forEachLimit(shards, 16, async (i) => {
+    out.set(i, await ctx.src.shardInfo(type, i));
   });
-  return markers;
+  return out;
+}
+
+async function allKeys(gen: AsyncGenerator<string>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const k of gen) out.push(k);
+  return out;
 }
 
 export async function fullSyncMetadata(ctx: SyncContext, summary: FullSyncSummary, only?: Set<number>): Promise<void> {
-  const shards = await ctx.src.shardCount('metadata');
+  const n = await ctx.src.shardCount('metadata');
+  const shards = [...Array(n).keys()].filter((i) => !only || only.has(i));
   const snap = await snapshot(ctx, 'metadata', shards);
-  const sections = new Set(await ctx.src.metadataSections());
-  const byShard = new Map<number, [string, string][]>();
-  for (const section of ['user', 'bucket.instance', 'bucket']) {
-    if (!sections.has(section)) continue;
-    for await (const key of ctx.src.metadataKeys(section)) {
-      const s = mdlogShard(section, key, shards);
-      if (only && !only.has(s)) continue;
-      if (!byShard.has(s)) byShard.set(s, []);
-      byShard.get(s)!.push([section, key]);
-    }
+  const srcSections = new Set(await ctx.src.metadataSections());
+  const copy = new Map<number, [string, string][]>();
+  const remove = new Map<number, [string, string][]>();
+  const add = (m: Map<number, [string, string][]>, section: string, key: string) => {
+    const s = mdlogShard(section, key, n);
+    if (only && !only.has(s)) return;
+    if (!m.has(s)) m.set(s, []);
+    m.get(s)!.push([section, key]);
+  };
+  for (const section of SECTION_ORDER) {
+    const src = srcSections.has(section) ? await allKeys(ctx.src.metadataKeys(section)) : [];
+    for (const key of src) add(copy, section, key);
+    if (!ctx.cfg.delete) continue;
+    // What the destination has and the source does not is removed (syncing it finds it gone).
+    const known = new Set(src);
+    for (const key of await allKeys(ctx.dst.metadataKeys(section))) if (!known.has(key)) add(remove, section, key);
   }
-  ctx.log.info(`full sync: ${[...byShard.values()].reduce((n, v) => n + v.length, 0)} metadata entries in ${byShard.size} of ${shards} shards`);
-  await forEachLimit([...Array(shards).keys()].filter((i) => !only || only.has(i)), ctx.cfg.numWorkers, async (shard) => {
-    const outcome = await withShardLock(ctx, 'metadata', shard, async (lock) => {
-      const failed = await syncMetadataKeys(ctx, byShard.get(shard) ?? [], lock.signal);
+  const count = (m: Map<number, unknown[]>) => [...m.values()].reduce((k, v) => k + v.length, 0);
+  ctx.log.info(`full sync: ${count(copy)} metadata entries in ${copy.size} of ${n} shards${count(remove) ? `; ${count(remove)} only on the destination, to remove` : ''}`);
+  await forEachLimit(shards, ctx.cfg.numWorkers, async (shard) => {
+    const status = await withShardLock(ctx, 'metadata', shard, async (lock) => {
+      const failed = await syncMetadataKeys(ctx, copy.get(shard) ?? [], lock.signal);
+      // Removals go buckets first, users last: a user is removed once its buckets are.
+      for (const f of await syncMetadataKeys(ctx, remove.get(shard) ?? [], lock.signal, true)) failed.add(f);
       summary.failedMetadata.push(...failed);
-      if (lock.valid()) await storeSnapshotBound(ctx, 'metadata', String(shard), snap[shard], failed);
+      if (!lock.valid()) return 'lost';
+      await storeSnapshotBound(ctx, 'metadata', String(shard), snap.get(shard)!.marker, failed);
+      return 'done';
     });
-    if (outcome === 'busy') summary.busyShards++;
+    note(summary, 'metadata', shard, status);
   }, ctx.stop);
 }
 
-async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: ShardLock, summary: FullSyncSummary): Promise<string | undefined> {
-  const doc = await ctx.src.getMetadata('bucket', bucket);
-  if (!doc) return undefined; // removed since it was listed
-  const id = (JSON.parse(doc.toString('utf8')) as { data?: { bucket?: { bucket_id?: string } } }).data?.bucket?.bucket_id;
-  if (!id) throw new Error(`bucket ${bucket} has no bucket_id in its metadata`);
-  const instance = `${bucket}:${id}`;
-  // Snapshot before listing: changes made while we list are replayed from the bucket-index log.
-  const snap = await ctx.src.bilogMaxMarker(instance);
-  const failed = new Set<string>();
-  let batch: string[] = [];
-  const flush = async () => {
-    for (const f of await syncKeys(ctx, bucket, batch, lock.signal)) failed.add(f);
-    batch = [];
-  };
-  for await (const o of ctx.srcS3.allObjects(bucket)) {
-    batch.push(o.key);
-    if (batch.length >= ctx.cfg.maxEntries) await flush();
-    if (lock.signal.aborted) throw new Error(`lost the lock during full sync of ${bucket}`);
-  }
-  await flush();
-  summary.failedObjects += failed.size;
-  if (!lock.valid()) throw new Error(`lost the lock during full sync of ${bucket}`);
-  const perShard = shardMarkers(snap);
-  if (perShard.length === 0) return storeSnapshotBound(ctx, 'bucket-index', instance, snap, failed);
-  // A sharded index: one bound per index shard, named as the data log names them ("b:id:N").
-  // Failed keys are owed by shard 0's bound; a retry syncs a key by name, whatever its shard.
-  let owed: string | undefined;
-  for (const [shard, marker] of perShard) {
-    // Stored as "N#marker", the form the per-shard listing returns as op ids.
-    const r = await storeSnapshotBound(ctx, 'bucket-index', `${instance}:${shard}`, marker ? `${shard}#${marker}` : '', shard === perShard[0][0] ? failed : new Set());
-    owed ??= r;
-  }
-  return owed;
-}
-
 /**
- * Stores a full sync's snapshot as a bound, never behind what is already stored, keeping the
- * stored retry items and adding the failures. Returns the entity when it still owes retries.
+ * The data-log marker a full sync may store for a shard. The source logs a bucket at most once per
+ * window and later changes in the window only in its bucket-index log; an entry younger than a
+ * window at the start of the full sync may stand for a change made after that bucket's snapshot,
+ * so the bound stays before it and the incremental pass replays it.
  */
-async function storeSnapshotBound(ctx: SyncContext, type: BoundType, entity: string, snap: string, failed: Set<string>): Promise<string | undefined> {
-  const existing = await ctx.bounds.get(type, entity);
-  const keep = new Set([...(existing?.items ?? []).map((i) => i.name), ...failed]);
-  await ctx.bounds.set(type, entity, { marker: laterMarker(snap, existing?.marker ?? ''), items: [...keep].map((name) => ({ name, timestamp: new Date().toISOString() })) });
-  return keep.size > 0 ? entity : undefined;
+async function settledSnapshot(ctx: SyncContext, shard: number, head: { marker: string; lastUpdateMs: number }, startMs: number): Promise<string> {
+  const windowMs = ctx.cfg.rgwDataLogWindow * 1000;
+  if (isStartMarker(head.marker) || head.lastUpdateMs + windowMs <= startMs) return head.marker;
+  const from = (await ctx.bounds.get('data', String(shard)))?.marker ?? '';
+  let marker = from;
+  for (;;) {
+    const page = await ctx.src.listLog<DataLogEntry>('data', shard, marker, ctx.cfg.maxEntries);
+    const entries = page.entries.filter((e) => !e.id || compareMarkers(e.id, head.marker) <= 0);
+    const k = settledCount(entries.map((e) => Date.parse(e.timestamp)), windowMs, startMs);
+    if (k === 0) return marker;
+    if (k < page.entries.length || !page.truncated) {
+      if (k === page.entries.length) return page.marker || marker;
+      const id = page.entries[k - 1].id;
+      if (id) return id;
+      const prefix = await ctx.src.listLog<DataLogEntry>('data', shard, marker, k);
+      return prefix.entries.length === k ? prefix.marker : marker;
+    }
+    marker = page.marker;
+  }
 }
 
 export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary, only?: Set<number>): Promise<void> {
-  const shards = await ctx.src.shardCount('data');
+  const n = await ctx.src.shardCount('data');
+  const shards = [...Array(n).keys()].filter((i) => !only || only.has(i));
+  // The source's clock: window decisions never use ours (it may be ahead).
+  const startMs = ctx.src.client.now();
   const snap = await snapshot(ctx, 'data', shards);
   const byShard = new Map<number, string[]>();
   let buckets = 0;
   for await (const b of ctx.src.metadataKeys('bucket')) {
     if (isStateBucket(ctx, b)) continue;
-    const s = dataShard(b, shards);
+    const s = dataShard(b, n);
     if (only && !only.has(s)) continue;
     if (!byShard.has(s)) byShard.set(s, []);
     byShard.get(s)!.push(b);
     buckets++;
   }
-  ctx.log.info(`full sync: ${buckets} buckets in ${byShard.size} of ${shards} data shards`);
-  ctx.stats.bucketsTotal += [...byShard.values()].reduce((n, v) => n + v.length, 0);
-  await forEachLimit([...Array(shards).keys()].filter((i) => !only || only.has(i)), ctx.cfg.numWorkers, async (shard) => {
-    const outcome = await withShardLock(ctx, 'data', shard, async (lock) => {
+  ctx.log.info(`full sync: ${buckets} buckets in ${byShard.size} of ${n} data shards`);
+  ctx.stats.bucketsTotal += buckets;
+  await forEachLimit(shards, ctx.cfg.numWorkers, async (shard) => {
+    const status = await withShardLock(ctx, 'data', shard, async (lock) => {
       const failed = new Set<string>();
       for (const bucket of byShard.get(shard) ?? []) {
+        if (lock.signal.aborted) throw new Stopped();
         try {
-          const owed = await fullSyncBucket(ctx, bucket, lock, summary);
-          if (owed) failed.add(owed);
+          const r = await fullSyncBucket(ctx, bucket, lock);
+          if (r !== 'gone') {
+            summary.failedObjects += r.failed;
+            // The bucket's bounds owe the failed objects; the data shard owes their instances.
+            for (const n of r.owed) failed.add(n);
+          }
           ctx.stats.bucketsDone++;
         } catch (e) {
           if (e instanceof Stopped) throw e;
+          // A plain bucket name owes a full sync of that bucket (retried as such).
           failed.add(bucket);
           recordFailure(ctx.stats, 'bucket');
           ctx.log.warn(`full sync of bucket ${bucket}: ${(e as Error).message} (kept as a retry)`);
         }
       }
       summary.failedBuckets.push(...failed);
-      if (lock.valid()) await storeSnapshotBound(ctx, 'data', String(shard), snap[shard], failed);
+      const marker = await settledSnapshot(ctx, shard, snap.get(shard)!, startMs);
+      if (!lock.valid()) return 'lost';
+      await storeSnapshotBound(ctx, 'data', String(shard), marker, failed);
+      return 'done';
     });
-    if (outcome === 'busy') summary.busyShards++;
+    note(summary, 'data', shard, status);
   }, ctx.stop);
 }
 
 /** Full sync of every shard, or only of the shards in `only` (those that never completed one). */
 export async function fullSync(ctx: SyncContext, only?: { metadata?: Set<number>; data?: Set<number> }): Promise<FullSyncSummary> {
-  const summary: FullSyncSummary = { failedMetadata: [], failedBuckets: [], failedObjects: 0, busyShards: 0 };
+  const summary: FullSyncSummary = { failedMetadata: [], failedBuckets: [], failedObjects: 0, busyShards: 0, unfinished: { metadata: new Set(), data: new Set() } };
   // Data shards of another agent (the shards setting) are not ours to full-sync either.
   let data = only?.data;
   if (ctx.dataShards) data = new Set([...(data ?? ctx.dataShards)].filter((s) => ctx.dataShards!.has(s)));

@@ -3,16 +3,20 @@
  * and works only on shards that moved past their bound, owe retries, or hold data-log entries
  * younger than the window; only those are locked. The daemon repeats passes after a short delay.
  */
-import type { LogType } from '../client/admin.js';
+import type { LogType } from '../rgw/wire.js';
+import { compareMarkers } from '../rgw/markers.js';
 import type { SyncContext } from './context.js';
-import { syncMetadataShard, type ShardState } from './metadata.js';
-import { syncDataShard } from './data.js';
+import { metadataShardLog } from './metadata.js';
+import { dataShardLog } from './data.js';
 import { withShardLock } from './shardlock.js';
+import { runShard } from './shardrun.js';
 import { forEachLimit, Stopped } from '../worker/pool.js';
 import { fullSync, type FullSyncSummary } from './full.js';
 import { AgentRegistry } from './agents.js';
 
-export interface PassSummary { metadataShards: number; dataShards: number; busy: number; lost: number; pendingRetries: number; durationMs: number }
+export interface PassSummary { metadataShards: number; dataShards: number; busy: number; lost: number; pendingRetries: number; durationMs: number; fullSynced: number }
+
+interface ShardState { marker: string; pending: number; unsettled: boolean }
 
 import { sleep } from '../worker/sleep.js';
 
@@ -66,17 +70,25 @@ export class Syncer {
   async fullSync(all = true): Promise<FullSyncSummary> {
     const summary = await fullSync(this.ctx, all ? undefined : { metadata: new Set(this.unsynced.metadata), data: new Set(this.unsynced.data) });
     await this.init();
+    // A shard stays owed until its full sync finished, whatever its bound says meanwhile.
+    for (const type of this.types()) for (const s of summary.unfinished[type]) this.unsynced[type].add(s);
     return summary;
+  }
+
+  /** Shards whose full sync is still owed (busy, stopped or lost at the time). */
+  get owedFullSync(): number {
+    return this.unsynced.metadata.size + this.unsynced.data.size;
   }
 
   private async shardsWithWork(type: LogType): Promise<number[]> {
     const states = this.state[type];
     const work: number[] = [];
-    await forEachLimit([...states.keys()].filter((i) => this.mine(type, i)), 16, async (i) => {
+    // A shard that still owes its full sync is not replayed: its log alone may not hold everything.
+    await forEachLimit([...states.keys()].filter((i) => this.mine(type, i) && !this.unsynced[type].has(i)), 16, async (i) => {
       const s = states[i];
       const head = await this.ctx.src.shardMarker(type, i);
       this.heads[type][i] = head;
-      const behind = head !== '' && head > s.marker.trim();
+      const behind = compareMarkers(head, s.marker) > 0;
       if (behind && !this.behindSince.has(`${type}/${i}`)) {
         // Newly behind: the oldest unsynced change is the first entry after the bound.
         const first = (await this.ctx.src.listLog(type, i, s.marker, 1)).entries[0];
@@ -102,20 +114,25 @@ export class Syncer {
   }
 
   async pass(): Promise<PassSummary> {
-    const summary: PassSummary = { metadataShards: 0, dataShards: 0, busy: 0, lost: 0, pendingRetries: 0, durationMs: 0 };
+    const summary: PassSummary = { metadataShards: 0, dataShards: 0, busy: 0, lost: 0, pendingRetries: 0, durationMs: 0, fullSynced: 0 };
     const passStart = Date.now();
+    if (this.owedFullSync > 0) {
+      const before = this.owedFullSync;
+      const fs = await this.fullSync(false);
+      summary.fullSynced = before - this.owedFullSync;
+      summary.busy += fs.busyShards;
+    }
     for (const type of this.types()) {
       const work = await this.shardsWithWork(type);
       if (type === 'metadata') summary.metadataShards = work.length;
       else summary.dataShards = work.length;
       await forEachLimit(work, this.ctx.cfg.numWorkers, async (shard) => {
         const outcome = await withShardLock(this.ctx, type, shard, async (lock) => {
-          const st = type === 'metadata'
-            ? await syncMetadataShard(this.ctx, shard, lock)
-            : await syncDataShard(this.ctx, shard, lock, passStart);
-          this.state[type][shard] = st;
-          const head = this.heads[type][shard] ?? '';
-          if (st.marker.trim() >= head && !st.unsettled) this.behindSince.delete(`${type}/${shard}`);
+          const run = await runShard(this.ctx, type === 'metadata' ? metadataShardLog(this.ctx, shard) : dataShardLog(this.ctx, shard, lock), lock);
+          if (run.status !== 'done') return run.status;
+          this.state[type][shard] = run;
+          if (compareMarkers(run.marker, this.heads[type][shard] ?? '') >= 0 && !run.unsettled) this.behindSince.delete(`${type}/${shard}`);
+          return 'done';
         });
         if (outcome === 'busy') summary.busy++;
         if (outcome === 'lost') summary.lost++;

@@ -6,7 +6,7 @@
 import type { MdLogEntry } from '../client/admin.js';
 import { metadataShard } from '../rgw/shard.js';
 import { isStateBucket, retryLater, type SyncContext } from './context.js';
-import type { ShardLock } from '../worker/lock.js';
+import type { ShardLog } from './shardrun.js';
 import { forEachLimit } from '../worker/pool.js';
 
 export const SECTION_ORDER = ['user', 'bucket.instance', 'bucket'];
@@ -37,8 +37,11 @@ export async function syncMetadataKey(ctx: SyncContext, section: string, key: st
   ctx.stats.metadataSynced++;
 }
 
-/** Syncs keys in section order; returns the retry names of those that failed. */
-export async function syncMetadataKeys(ctx: SyncContext, keys: Iterable<[string, string]>, signal: AbortSignal): Promise<Set<string>> {
+/**
+ * Syncs keys a section at a time: users, then instances, then buckets (creation order), or the
+ * reverse (`removal`: buckets before the users who own them). Returns the retry names that failed.
+ */
+export async function syncMetadataKeys(ctx: SyncContext, keys: Iterable<[string, string]>, signal: AbortSignal, removal = false): Promise<Set<string>> {
   const bySection = new Map<string, Set<string>>();
   for (const [s, k] of keys) {
     // Only users and buckets are replicated (Pacific logs other sections too, e.g. otp, roles).
@@ -47,14 +50,14 @@ export async function syncMetadataKeys(ctx: SyncContext, keys: Iterable<[string,
     if (!bySection.has(s)) bySection.set(s, new Set());
     bySection.get(s)!.add(k);
   }
-  const sections = [...bySection.keys()].sort((a, b) => (SECTION_ORDER.indexOf(a) + 1 || 99) - (SECTION_ORDER.indexOf(b) + 1 || 99));
+  const sections = [...bySection.keys()].sort((a, b) => SECTION_ORDER.indexOf(a) - SECTION_ORDER.indexOf(b));
+  if (removal) sections.reverse();
   const failed = new Set<string>();
   for (const section of sections) {
     await forEachLimit(bySection.get(section)!, ctx.cfg.objectConcurrency, async (key) => {
       const name = retryName(section, key);
       try {
         await syncMetadataKey(ctx, section, key);
-        ctx.backoff.succeeded(name);
       } catch (e) {
         failed.add(name);
         retryLater(ctx, 'metadata', name, e);
@@ -64,43 +67,17 @@ export async function syncMetadataKeys(ctx: SyncContext, keys: Iterable<[string,
   return failed;
 }
 
-/**
- * One incremental pass over a metadata shard, under its lock: pages of log entries after the
- * bound, each page's keys synced, then the bound moved to the page's last entry with the failures
- * (and the retries not yet due) as retry items.
- */
-export interface ShardState { marker: string; pending: number; unsettled: boolean }
-
-export async function syncMetadataShard(ctx: SyncContext, shard: number, lock: ShardLock): Promise<ShardState> {
-  const bound = await ctx.bounds.get('metadata', shard.toString());
-  let marker = bound?.marker ?? '';
-  let pending = new Set((bound?.items ?? []).map((i) => i.name));
-  for (let first = true; ; first = false) {
-    const page = await ctx.src.listLog<MdLogEntry>('metadata', shard, marker, ctx.cfg.maxEntries);
-    const keys = new Map<string, [string, string]>();
-    for (const e of page.entries) keys.set(retryName(e.section, e.name), [e.section, e.name]);
-    if (first) {
-      for (const name of pending) {
-        const parsed = parseRetryName(name);
-        if (parsed && ctx.backoff.due(name)) keys.set(name, parsed);
-      }
-    }
-    if (keys.size === 0 && !first) break;
-    const failed = await syncMetadataKeys(ctx, keys.values(), lock.signal);
-    const next = new Set([...pending].filter((n) => !keys.has(n)));
-    for (const f of failed) next.add(f);
-    const newMarker = page.entries.length > 0 ? page.marker : marker;
-    if (!lock.valid()) return { marker, pending: pending.size, unsettled: false };
-    if (newMarker !== marker || !sameSet(next, pending)) {
-      await ctx.bounds.set('metadata', shard.toString(), { marker: newMarker, items: [...next].map((name) => ({ name, timestamp: new Date().toISOString() })) });
-    }
-    marker = newMarker;
-    pending = next;
-    if (!page.truncated) break;
-  }
-  return { marker, pending: pending.size, unsettled: false };
-}
-
-export function sameSet(a: Set<string>, b: Set<string>): boolean {
-  return a.size === b.size && [...a].every((x) => b.has(x));
+/** A metadata-log shard as a ShardLog: entries name "section/key". */
+export function metadataShardLog(ctx: SyncContext, shard: number): ShardLog {
+  return {
+    type: 'metadata',
+    entity: String(shard),
+    async read(marker, max) {
+      const page = await ctx.src.listLog<MdLogEntry>('metadata', shard, marker, max);
+      return { names: page.entries.map((e) => retryName(e.section, e.name)), end: page.entries.length > 0 ? page.marker : '', truncated: page.truncated };
+    },
+    sync(names, signal) {
+      return syncMetadataKeys(ctx, names.map(parseRetryName).filter((x): x is [string, string] => x !== undefined), signal);
+    },
+  };
 }

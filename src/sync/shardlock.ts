@@ -1,12 +1,12 @@
 /** Runs shard work under the destination lock; 423 means another agent owns it (skip, no error). */
-import type { LogType } from '../client/admin.js';
+import type { LogType } from '../rgw/wire.js';
 import { ShardLock } from '../worker/lock.js';
 import { Stopped } from '../worker/pool.js';
 import type { SyncContext } from './context.js';
+import type { ShardStatus } from './replay.js';
+import { interrupted } from './shardrun.js';
 
-export type ShardOutcome = 'done' | 'busy' | 'lost';
-
-export async function withShardLock(ctx: SyncContext, type: LogType, shard: number, work: (lock: ShardLock) => Promise<void>): Promise<ShardOutcome> {
+export async function withShardLock(ctx: SyncContext, type: LogType, shard: number, work: (lock: ShardLock) => Promise<Exclude<ShardStatus, 'busy'>>): Promise<ShardStatus> {
   const lock = type === 'data' && !ctx.dataLocks ? ShardLock.none(type, shard, ctx.stop) : await ShardLock.acquire(ctx.dst, type, shard, ctx.zones.destination.id, ctx.lockerId, ctx.cfg.lockTimeout, (reason) => {
     ctx.stats.locksLost++;
     ctx.log.warn(`${type} shard ${shard}: ${reason}; stopping work on it without writing its bound`);
@@ -17,12 +17,12 @@ export async function withShardLock(ctx: SyncContext, type: LogType, shard: numb
     return 'busy';
   }
   try {
-    await work(lock);
+    return await work(lock);
   } catch (e) {
-    // Stopped: the unfinished part was not recorded and is picked up again by the next run.
-    if (!(e instanceof Stopped)) throw e;
+    // The unfinished part was not recorded; the next run picks it up again.
+    if (e instanceof Stopped) return interrupted(ctx, lock);
+    throw e;
   } finally {
     await lock.release();
   }
-  return lock.lost && lock.lost !== 'released' ? 'lost' : 'done';
 }

@@ -1,0 +1,161 @@
+/**
+ * One bucket instance brought level with the source: by its bucket-index log (incremental) or by
+ * its listing (full), and only into the instance the source's logs name (a bucket deleted and
+ * re-created has a new instance; objects of the new one must never land in the old one).
+ */
+import type { BilogEntry } from '../rgw/wire.js';
+import { bucketIndexShard } from '../rgw/shard.js';
+import { laterMarker, shardMarkers } from '../rgw/markers.js';
+import { AgentError, NotFound } from '../client/errors.js';
+import type { ListedObject } from '../client/s3.js';
+import { Stopped, forEachLimit } from '../worker/pool.js';
+import type { ShardLock } from '../worker/lock.js';
+import { retryLater, type SyncContext } from './context.js';
+import { syncMetadataKey } from './metadata.js';
+import { syncObject } from './objectsync.js';
+import { runShard, type ShardLog, type ShardRun } from './shardrun.js';
+import { mergeWalk } from './march.js';
+
+/** "bucket:instance-id[:index-shard]" as the data log names it; tenanted buckets are "tenant/bucket". */
+export interface InstanceName { bucket: string; id: string; shard?: string; name: string }
+
+export function parseInstanceName(name: string): InstanceName | undefined {
+  const parts = name.split(':');
+  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) return undefined;
+  return { bucket: parts[0], id: parts[1], shard: parts[2], name };
+}
+
+function bucketId(doc: Buffer | undefined): string | undefined {
+  if (!doc) return undefined;
+  return (JSON.parse(doc.toString('utf8')) as { data?: { bucket?: { bucket_id?: string } } }).data?.bucket?.bucket_id;
+}
+
+/** The source's current instance id of a bucket, or undefined when the bucket is gone. */
+export async function currentInstance(ctx: SyncContext, bucket: string): Promise<string | undefined> {
+  return bucketId(await ctx.src.getMetadata('bucket', bucket));
+}
+
+/**
+ * Whether objects of `inst` may be written to the destination now: 'ready' when the destination's
+ * bucket is that instance, 'stale' when the source has moved on (the bucket was removed or
+ * re-created since the entry was logged, so nothing of this instance is visible any more), and
+ * otherwise the instance's metadata is synced first; if that fails the instance stays owed.
+ */
+export async function ensureInstance(ctx: SyncContext, inst: InstanceName): Promise<'ready' | 'stale'> {
+  if (bucketId(await ctx.dst.getMetadata('bucket', inst.bucket)) === inst.id) return 'ready';
+  if (await currentInstance(ctx, inst.bucket) !== inst.id) return 'stale';
+  // The metadata log has not been replayed this far yet (its shard busy, a failed PUT, or a
+  // change between the two phases): bring this bucket's metadata forward now.
+  await syncMetadataKey(ctx, 'bucket.instance', `${inst.bucket}:${inst.id}`);
+  await syncMetadataKey(ctx, 'bucket', inst.bucket);
+  if (bucketId(await ctx.dst.getMetadata('bucket', inst.bucket)) === inst.id) return 'ready';
+  throw new AgentError(`bucket ${inst.bucket}: the destination does not have instance ${inst.id} yet`);
+}
+
+/** Syncs objects of a bucket; returns the keys that failed (retry items). */
+export async function syncKeys(ctx: SyncContext, bucket: string, keys: Iterable<string>, signal: AbortSignal): Promise<Set<string>> {
+  const failed = new Set<string>();
+  await forEachLimit(keys, ctx.cfg.objectConcurrency, async (key) => {
+    try {
+      await syncObject(ctx, bucket, key, signal);
+    } catch (e) {
+      failed.add(key);
+      retryLater(ctx, 'object', `${bucket}/${key}`, e);
+    }
+  }, signal);
+  return failed;
+}
+
+/** A bucket-index log (one index shard, or the whole index) as a ShardLog: entries name object keys. */
+export function bucketIndexLog(ctx: SyncContext, inst: InstanceName): ShardLog {
+  return {
+    type: 'bucket-index',
+    entity: inst.name,
+    async read(marker, max) {
+      let page: BilogEntry[];
+      try {
+        page = await ctx.src.listBilog(inst.name, marker, max);
+      } catch (e) {
+        if (e instanceof NotFound) return 'gone';
+        throw e;
+      }
+      return {
+        names: page.filter((e) => e.op !== 'cancel' && e.object !== '').map((e) => e.object),
+        end: page.length > 0 ? page[page.length - 1].op_id : '',
+        truncated: page.length >= max,
+      };
+    },
+    sync: (names, signal) => syncKeys(ctx, inst.bucket, names, signal),
+  };
+}
+
+/** Brings one instance (or index shard) up to its bucket-index log, under the data shard's lock. */
+export async function syncInstance(ctx: SyncContext, inst: InstanceName, lock: ShardLock): Promise<ShardRun> {
+  if (await ensureInstance(ctx, inst) === 'stale') {
+    ctx.log.debug(`bucket instance ${inst.name} is no longer current on the source: nothing to copy`);
+    return { status: 'done', marker: '', pending: 0, unsettled: false };
+  }
+  return runShard(ctx, bucketIndexLog(ctx, inst), lock);
+}
+
+/**
+ * Full sync of one bucket: snapshot its bucket-index log, then walk the source and destination
+ * listings side by side and make every key equal (keys only on the destination are removed unless
+ * `delete` is off), then store the snapshot as the bound(s), failures as retry items of the index
+ * shard that holds the key. Returns the instance names (as the data log names them) that owe
+ * retries, and the number of failed objects. Throws Stopped on a stop or a lost lock.
+ */
+export async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: ShardLock): Promise<{ owed: string[]; failed: number } | 'gone'> {
+  const id = await currentInstance(ctx, bucket);
+  if (!id) return 'gone';
+  const inst: InstanceName = { bucket, id, name: `${bucket}:${id}` };
+  // Objects go only into this instance on the destination.
+  await ensureInstance(ctx, inst);
+  // Snapshot before listing: whatever changes while we list is replayed from the bucket-index log.
+  const snap = await ctx.src.bilogMaxMarker(inst.name);
+  const failed = new Set<string>();
+  let batch: string[] = [];
+  const flush = async () => {
+    for (const f of await syncKeys(ctx, bucket, batch, lock.signal)) failed.add(f);
+    batch = [];
+  };
+  const dstListing = ctx.cfg.delete ? ctx.dstS3.allObjects(bucket) : emptyListing();
+  for await (const [key, onSource] of mergeWalk(ctx.srcS3.allObjects(bucket), dstListing)) {
+    if (lock.signal.aborted) throw new Stopped();
+    // A key only on the destination is synced too: the source says it is gone, so it is removed.
+    if (onSource || ctx.cfg.delete) batch.push(key);
+    if (batch.length >= ctx.cfg.maxEntries) await flush();
+  }
+  await flush();
+  if (!lock.valid()) throw new Stopped('lost the lock');
+  const perShard = shardMarkers(snap);
+  if (perShard.length === 0) {
+    await storeSnapshotBound(ctx, 'bucket-index', inst.name, snap, failed);
+    return { owed: failed.size > 0 ? [inst.name] : [], failed: failed.size };
+  }
+  // A sharded index: one bound per index shard, named as the data log names them ("b:id:N"),
+  // each owing the failed keys that shard holds, so a retry and the key's own log entries are
+  // synced by the same run and never race.
+  const shards = perShard.length;
+  const owed: string[] = [];
+  for (const [shard, marker] of perShard) {
+    const mine = new Set([...failed].filter((k) => String(bucketIndexShard(k, shards)) === shard));
+    await storeSnapshotBound(ctx, 'bucket-index', `${inst.name}:${shard}`, marker ? `${shard}#${marker}` : '', mine);
+    if (mine.size > 0) owed.push(`${inst.name}:${shard}`);
+  }
+  return { owed, failed: failed.size };
+}
+
+async function* emptyListing(): AsyncGenerator<ListedObject> { /* additive sync: the destination is not listed */ }
+
+/**
+ * Stores a full sync's snapshot as a bound, never behind what is already stored, keeping the
+ * stored retry items and adding the failures.
+ */
+export async function storeSnapshotBound(ctx: SyncContext, type: 'metadata' | 'data' | 'bucket-index', entity: string, snap: string, failed: Set<string>): Promise<void> {
+  const existing = await ctx.bounds.get(type, entity);
+  const now = new Date().toISOString();
+  const items = new Map((existing?.items ?? []).map((i) => [i.name, i]));
+  for (const f of failed) if (!items.has(f)) items.set(f, { name: f, timestamp: now });
+  await ctx.bounds.set(type, entity, { marker: laterMarker(snap, existing?.marker ?? ''), items: [...items.values()] });
+}

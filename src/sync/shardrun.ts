@@ -1,0 +1,104 @@
+/**
+ * The one replay loop, for every log kind: read the bound, read a page after it, sync the names
+ * the page carries (plus the retries that are due), work out the next bound, check the lock, write
+ * the bound; repeat while the log has more. A ShardLog adapter per kind says how to read a page and
+ * how to sync a name; the decisions are in replay.ts.
+ */
+import type { BoundType, RetryItem } from '../rgw/wire.js';
+import { compareMarkers } from '../rgw/markers.js';
+import type { ShardLock } from '../worker/lock.js';
+import { Stopped } from '../worker/pool.js';
+import type { SyncContext } from './context.js';
+import { boundChanged, namesToSync, nextMarker, nextRetries, type ShardStatus } from './replay.js';
+
+export interface PageView {
+  /** The name each entry asks to sync, in log order (repeats allowed). */
+  names: string[];
+  /** The marker after the last entry ('' when the page is empty). */
+  end: string;
+  truncated: boolean;
+}
+
+export interface ShardLog<P extends PageView = PageView> {
+  readonly type: BoundType;
+  readonly entity: string;
+  /** Page after `marker`, or 'gone' when the log itself no longer exists (a removed bucket). */
+  read(marker: string, max: number): Promise<P | 'gone'>;
+  /**
+   * Makes the destination match the source for each name; returns those that failed (each one
+   * already logged and counted) and those still owed through retries of their own (a bucket
+   * instance with object retries: due again whenever its objects are, so not backed off here).
+   * Throws Stopped when a stop or a lost lock left names unstarted.
+   */
+  sync(names: string[], signal: AbortSignal): Promise<Set<string> | SyncResult>;
+  /** How far the marker may move past this page (the data-log window); the page end by default. */
+  settle?(marker: string, page: P, syncStartMs: number): Promise<string>;
+  /** The zone clock that settle() compares with (the source's). */
+  now?(): number;
+}
+
+export interface SyncResult {
+  failed: Set<string>;
+  owed: Set<string>;
+  /** Further names now owed in place of those synced (a bucket's full sync hands its retries to its instances). */
+  also?: Set<string>;
+}
+
+export interface ShardRun {
+  status: Exclude<ShardStatus, 'busy'>;
+  marker: string;
+  /** Retry items owed after the run. */
+  pending: number;
+  /** The marker stopped short of the log's end because of the window: revisit soon. */
+  unsettled: boolean;
+}
+
+export function backoffName(type: BoundType, entity: string, name: string): string {
+  return `${type} ${entity} ${name}`;
+}
+
+/** Why work under a lock ended early: the lock went (another agent may own the shard) or we stop. */
+export function interrupted(ctx: SyncContext, lock: ShardLock): 'lost' | 'stopped' {
+  return lock.lost && lock.lost !== 'released' ? 'lost' : ctx.stop.aborted ? 'stopped' : 'lost';
+}
+
+export async function runShard<P extends PageView>(ctx: SyncContext, log: ShardLog<P>, lock: ShardLock): Promise<ShardRun> {
+  const bound = await ctx.bounds.get(log.type, log.entity);
+  let marker = bound?.marker ?? '';
+  let items: RetryItem[] = bound?.items ?? [];
+  let unsettled = false;
+  const stopped = (): ShardRun => ({ status: interrupted(ctx, lock), marker, pending: items.length, unsettled });
+  for (let first = true; ; first = false) {
+    if (lock.signal.aborted) return stopped();
+    const page = await log.read(marker, ctx.cfg.maxEntries);
+    if (page === 'gone') return { status: 'done', marker, pending: 0, unsettled: false };
+    const names = namesToSync(page.names, items, (n) => ctx.backoff.due(backoffName(log.type, log.entity, n)), first);
+    if (names.length === 0 && page.names.length === 0) break;
+    const startMs = log.now ? log.now() : Date.now();
+    let result: SyncResult;
+    try {
+      const r = await log.sync(names, lock.signal);
+      result = r instanceof Set ? { failed: r, owed: new Set() } : r;
+    } catch (e) {
+      if (e instanceof Stopped) return stopped();
+      throw e;
+    }
+    for (const n of names) {
+      const key = backoffName(log.type, log.entity, n);
+      if (result.failed.has(n)) ctx.backoff.failed(key);
+      else ctx.backoff.succeeded(key);
+    }
+    const failed = new Set([...result.failed, ...result.owed, ...(result.also ?? [])]);
+    const settledEnd = page.names.length > 0 && log.settle ? await log.settle(marker, page, startMs) : page.end;
+    const next = { marker: nextMarker(marker, settledEnd, page.names.length > 0), items: nextRetries(items, names, failed, new Date().toISOString()) };
+    if (page.names.length > 0 && compareMarkers(next.marker, page.end) < 0) unsettled = true;
+    // Checked after the work and before the write: a bound must never be written without the lock.
+    if (!lock.valid()) return stopped();
+    if (boundChanged({ marker, items }, next)) await ctx.bounds.set(log.type, log.entity, next);
+    const advanced = compareMarkers(next.marker, marker) > 0;
+    marker = next.marker;
+    items = next.items;
+    if (!page.truncated || !advanced) break;
+  }
+  return { status: 'done', marker, pending: items.length, unsettled };
+}

@@ -1,0 +1,124 @@
+/** The pure replay decisions, table-tested without sockets. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { boundChanged, namesToSync, nextMarker, nextRetries, settledCount } from '../src/sync/replay.js';
+import { compareMarkers, laterMarker, markerPosition, shardMarkers } from '../src/rgw/markers.js';
+import { sourceClockOffsetMs } from '../src/rgw/clock.js';
+import { bucketIndexShard } from '../src/rgw/shard.js';
+import { parseInstanceName } from '../src/sync/bucketsync.js';
+
+const item = (name: string, timestamp = 't0') => ({ name, timestamp });
+
+describe('replay decisions', () => {
+  it('namesToSync: page names once each, due retries on the first page only', () => {
+    const due = (n: string) => n !== 'later';
+    const table: [string[], string[], boolean, string[]][] = [
+      [['a', 'b', 'a'], [], true, ['a', 'b']],
+      [['a'], ['r', 'later'], true, ['a', 'r']],
+      [['a'], ['r'], false, ['a']],
+      [[], ['r', 'a'], true, ['r', 'a']],
+      [['x'], ['x'], true, ['x']],
+    ];
+    for (const [page, retries, first, want] of table) {
+      assert.deepEqual(namesToSync(page, retries.map((r) => item(r)), due, first), want, JSON.stringify({ page, retries, first }));
+    }
+  });
+
+  it('nextRetries: asked-and-synced items go, failures stay with their first timestamp, unasked stay', () => {
+    const table: [string[], string[], string[], [string, string][]][] = [
+      [['a', 'b'], ['a'], [], [['b', 't0']]],
+      [['a'], ['a'], ['a'], [['a', 't0']]],
+      [[], ['x'], ['x'], [['x', 'now']]],
+      [['a'], ['b'], ['b'], [['a', 't0'], ['b', 'now']]],
+      [['a', 'b'], ['a', 'b'], [], []],
+    ];
+    for (const [old, asked, failed, want] of table) {
+      assert.deepEqual(nextRetries(old.map((o) => item(o)), asked, failed, 'now').map((i) => [i.name, i.timestamp]), want, JSON.stringify({ old, asked, failed }));
+    }
+  });
+
+  it('nextMarker: moves to the page end only when the page had entries, never backwards', () => {
+    const table: [string, string, boolean, string][] = [
+      ['', '1_0005', true, '1_0005'],
+      ['1_0003', '1_0005', true, '1_0005'],
+      ['1_0005', '', true, '1_0005'],
+      ['1_0005', '1_0003', true, '1_0005'],
+      ['1_0003', '1_0009', false, '1_0003'],
+      [' ', '1_0001', true, '1_0001'],
+    ];
+    for (const [old, end, had, want] of table) assert.equal(nextMarker(old, end, had), want, JSON.stringify({ old, end, had }));
+  });
+
+  it('boundChanged: marker position or the set of retry names', () => {
+    assert.equal(boundChanged({ marker: 'a', items: [] }, { marker: 'a', items: [] }), false);
+    assert.equal(boundChanged({ marker: ' ', items: [] }, { marker: '', items: [] }), false);
+    assert.equal(boundChanged({ marker: 'a', items: [] }, { marker: 'b', items: [] }), true);
+    assert.equal(boundChanged({ marker: 'a', items: [item('x')] }, { marker: 'a', items: [item('x', 'later')] }), false);
+    assert.equal(boundChanged({ marker: 'a', items: [item('x')] }, { marker: 'a', items: [item('y')] }), true);
+  });
+
+  it('settledCount: entries pass only a window before the sync started, by the source clock', () => {
+    const table: [number[], number, number, number][] = [
+      [[0, 10, 20], 5, 30, 3],
+      [[0, 10, 20], 5, 20, 2],
+      [[0, 10, 20], 5, 14, 1],
+      [[0, 10, 20], 0, 10, 2],
+      [[0, NaN, 5], 0, 100, 1],
+      [[], 5, 100, 0],
+    ];
+    for (const [times, w, start, want] of table) assert.equal(settledCount(times, w, start), want, JSON.stringify({ times, w, start }));
+  });
+
+  it('source clock: the Date header gives the earliest offset consistent with it', () => {
+    const answered = Date.parse('2026-01-01T00:00:10.900Z');
+    assert.equal(sourceClockOffsetMs('Thu, 01 Jan 2026 00:00:10 GMT', answered), -900);
+    // A source an hour behind the agent.
+    assert.equal(sourceClockOffsetMs('Wed, 31 Dec 2025 23:00:10 GMT', answered), -3_600_900);
+    assert.equal(sourceClockOffsetMs(undefined, answered), undefined);
+    assert.equal(sourceClockOffsetMs('garbage', answered), undefined);
+  });
+});
+
+describe('markers', () => {
+  it('one comparison: start markers first, per-shard prefixes ignored', () => {
+    const table: [string, string, number][] = [
+      ['', ' ', 0],
+      [' ', '1_0001', -1],
+      ['1_0002', '1_0001', 1],
+      ['3#00000000005.5.1', '00000000004.4.1', 1],
+      ['3#00000000005.5.1', '3#00000000005.5.1', 0],
+      ['00000000000000000000:00000000000000000012', '00000000000000000000:00000000000000000009', 1],
+    ];
+    for (const [a, b, want] of table) assert.equal(Math.sign(compareMarkers(a, b)), want, `${a} vs ${b}`);
+    assert.equal(laterMarker('', '1_0001'), '1_0001');
+    assert.equal(markerPosition('12#abc'), 'abc');
+    assert.deepEqual(shardMarkers('0#a,1#,2#c'), [['0', 'a'], ['1', ''], ['2', 'c']]);
+    assert.deepEqual(shardMarkers('00000000005.5.1'), []);
+  });
+
+  it('data-log names: bucket, instance id and index shard; tenanted buckets keep their tenant', () => {
+    assert.deepEqual(parseInstanceName('b:us-east.4100.1'), { bucket: 'b', id: 'us-east.4100.1', shard: undefined, name: 'b:us-east.4100.1' });
+    assert.deepEqual(parseInstanceName('t/b:abc.1:7'), { bucket: 't/b', id: 'abc.1', shard: '7', name: 't/b:abc.1:7' });
+    assert.equal(parseInstanceName('plain-bucket'), undefined);
+    assert.equal(parseInstanceName('a:b:c:d'), undefined);
+  });
+
+  it('16: bucket-index shard of a key follows RGW: the shards real Pacific logged keys in (11 index shards)', () => {
+    const entries = JSON.parse(readFileSync(new URL('../../test/fixtures/ceph-pacific/logs-us-east-bilog-probe-bucket.json', import.meta.url), 'utf8')) as { op_id: string; object: string }[];
+    assert.ok(entries.length >= 3);
+    for (const e of entries) assert.equal(String(bucketIndexShard(e.object, 11)), e.op_id.split('#')[0], e.object);
+  });
+
+  it('16: bucket-index shards are in range and spread', () => {
+    // Every key lands in one shard in range, and keys spread over the shards.
+    const seen = new Set<number>();
+    for (let i = 0; i < 200; i++) {
+      const s = bucketIndexShard(`key-${i}`, 11);
+      assert.ok(s >= 0 && s < 11);
+      seen.add(s);
+    }
+    assert.equal(seen.size, 11);
+    assert.equal(bucketIndexShard('anything', 1), 0);
+  });
+});
