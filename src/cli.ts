@@ -112,7 +112,8 @@ function agentLogger(cfg: AgentConfig, a: { logLevel: string; logFormat?: LogFor
 }
 
 function describeSummary(s: FullSyncSummary): string {
-  return `${s.failedMetadata.length} metadata entries, ${s.failedBuckets.length} buckets (${s.failedObjects} objects) failed; ${s.busyShards} shards were locked by another agent`;
+  const lost = s.unfinished.metadata.size + s.unfinished.data.size - s.busyShards;
+  return `${s.failedMetadata.length} metadata entries, ${s.failedBuckets.length} buckets (${s.failedObjects} objects) failed; ${s.busyShards} shards were locked by another agent${lost > 0 ? `, ${lost} lost their lock` : ''} (those stay owed)`;
 }
 
 /** A live progress line on a TTY; a log line every 5 s otherwise. */
@@ -185,8 +186,13 @@ async function runFullSync(a: Record<string, unknown> & { logLevel: string; logF
       return;
     }
     stopProgress();
+    const unfinished = summary.unfinished.metadata.size + summary.unfinished.data.size;
+    if (stop.aborted && unfinished > 0) {
+      log.info(`full sync stopped; finished work is recorded; ${unfinished} shards did not finish and are still owed: "rgw-agent sync" (or full-sync again) resumes them`);
+      return;
+    }
     const st = setup.ctx.stats;
-    const failed = summary.failedMetadata.length + summary.failedBuckets.length + summary.busyShards;
+    const failed = summary.failedMetadata.length + summary.failedBuckets.length + unfinished;
     log.info(`full sync finished in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${st.metadataSynced} metadata entries, ${st.objectsCopied} objects copied, ${st.objectsUnchanged} unchanged, ${st.objectsDeleted} deleted`);
     if (failed > 0) {
       log.error(`full sync incomplete: ${describeSummary(summary)}. Failed items are stored as retries; "rgw-agent sync" will retry them.`);

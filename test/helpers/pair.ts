@@ -24,11 +24,11 @@ export interface Pair {
   sys: Creds;
   zones: Proc[];
   configFile(extra?: Record<string, string | number | boolean>): string;
-  agent(args: string[], extra?: Record<string, string | number | boolean>): Proc;
+  agent(args: string[], extra?: Record<string, string | number | boolean>, env?: NodeJS.ProcessEnv): Proc;
   close(): Promise<void>;
 }
 
-export async function startPair(opts: { mdShards?: number; dataShards?: number } = {}): Promise<Pair> {
+export async function startPair(opts: { mdShards?: number; dataShards?: number; dataLogWindow?: number } = {}): Promise<Pair> {
   const dir = mkdtempSync(join(tmpdir(), 'rgw-agent-e2e-'));
   const [eastPort, westPort, proxyPort] = [await freePort(), await freePort(), await freePort()];
   const sys = { accessKey: `SYS${randomBytes(6).toString('hex').toUpperCase()}`, secretKey: randomBytes(24).toString('base64url') };
@@ -42,6 +42,7 @@ export async function startPair(opts: { mdShards?: number; dataShards?: number }
     `system_user: { uid: sync-agent, access_key: "${sys.accessKey}", secret_key: "${sys.secretKey}" }`,
     `metadata_log_shards: ${opts.mdShards ?? 8}`,
     `data_log_shards: ${opts.dataShards ?? 8}`,
+    ...(opts.dataLogWindow ? [`data_log_window: ${opts.dataLogWindow}`] : []),
     '',
   ].join('\n'));
   const zones = [
@@ -69,8 +70,8 @@ export async function startPair(opts: { mdShards?: number; dataShards?: number }
       writeFileSync(file, Object.entries(cfg).map(([k, v]) => `${k}: ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`).join('\n'));
       return file;
     },
-    agent(args, extra = {}) {
-      const p = startProc([...args, '-c', pair.configFile(extra), '--log-format', 'text', '--log-level', 'debug']);
+    agent(args, extra = {}, env = {}) {
+      const p = startProc([...args, '-c', pair.configFile(extra), '--log-format', 'text', '--log-level', 'debug'], env);
       agents.push(p);
       return p;
     },

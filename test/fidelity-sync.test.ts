@@ -1,0 +1,205 @@
+/**
+ * Review findings where the destination silently differed from the source, each made to happen on
+ * purpose (real zones, real agent processes, a proxy that acts at an exact request), then checked
+ * with the zones' own listings and `verify`.
+ */
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { call } from './helpers/http.js';
+import { createUser, del, objPath, put, startPair, zoneState, type Creds, type Pair } from './helpers/pair.js';
+import { startProc, until } from './helpers/procs.js';
+import { dataShard } from '../src/rgw/shard.js';
+import { mdlogShard } from '../src/sync/metadata.js';
+
+async function equalZones(p: Pair, what: string, deadlineMs = 30_000): Promise<void> {
+  let last: [unknown, unknown] = [undefined, undefined];
+  try {
+    await until(what, async () => {
+      const [e, w] = [await zoneState(p.east, p.sys), await zoneState(p.westDirect, p.sys)];
+      last = [e, w];
+      return JSON.stringify(e) === JSON.stringify(w);
+    }, deadlineMs, 200);
+  } catch (err) {
+    assert.deepEqual(last[1], last[0], (err as Error).message);
+    throw err;
+  }
+}
+
+async function verifyEqual(p: Pair): Promise<void> {
+  const v = startProc(['verify', '-c', p.configFile()]);
+  assert.equal(await v.exited, 0, v.output());
+}
+
+async function instanceOf(base: string, p: Pair, bucket: string): Promise<string | undefined> {
+  const r = await call(base, 'GET', `/admin/metadata/bucket?key=${encodeURIComponent(bucket)}`, p.sys);
+  return r.status === 200 ? r.json<{ data: { bucket: { bucket_id: string } } }>().data.bucket.bucket_id : undefined;
+}
+
+/** Another agent's lock on a destination log shard, for `seconds`. */
+async function holdLock(p: Pair, type: 'metadata' | 'data', shard: number, seconds: number): Promise<void> {
+  const r = await call(p.westDirect, 'POST', `/admin/log?lock&type=${type}&id=${shard}&length=${seconds}&zone-id=us-west&locker-id=another-agent`, p.sys);
+  assert.equal(r.status, 200);
+}
+
+/** Trims the source's data log and a bucket's index log: what happened before is in no log any more. */
+async function trimSourceLogs(p: Pair, shards: number, buckets: string[]): Promise<void> {
+  for (let i = 0; i < shards; i++) {
+    const head = (await call(p.east, 'GET', `/admin/log?info&type=data&id=${i}`, p.sys)).json<{ marker: string }>().marker;
+    if (head) assert.equal((await call(p.east, 'DELETE', `/admin/log?type=data&id=${i}&end-marker=${encodeURIComponent(head)}`, p.sys)).status, 200);
+  }
+  for (const b of buckets) {
+    const inst = `${b}:${await instanceOf(p.east, p, b)}`;
+    const max = (await call(p.east, 'GET', `/admin/log?info&type=bucket-index&bucket-instance=${encodeURIComponent(inst)}`, p.sys)).json<{ max_marker: string }>().max_marker;
+    if (max) assert.equal((await call(p.east, 'DELETE', `/admin/log?type=bucket-index&bucket-instance=${encodeURIComponent(inst)}&end-marker=${encodeURIComponent(max)}`, p.sys)).status, 200);
+  }
+}
+
+describe('faithful copies (review findings)', () => {
+  let p: Pair;
+  afterEach(async () => { await p?.close(); });
+
+  it('1: a bucket deleted and re-created while its metadata shard is busy: new objects land in the new instance', async () => {
+    p = await startPair({ mdShards: 4, dataShards: 4 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    assert.equal((await call(p.east, 'PUT', '/phoenix', alice)).status, 200);
+    await put(p.east, alice, 'phoenix', 'old', 'first life');
+    const daemon = p.agent(['sync']);
+    await equalZones(p, 'first life synced');
+    const oldId = await instanceOf(p.westDirect, p, 'phoenix');
+    // Another agent holds the metadata shard: this agent cannot replay the bucket's metadata.
+    await holdLock(p, 'metadata', mdlogShard('bucket', 'phoenix', 4), 8);
+    await del(p.east, alice, 'phoenix', 'old');
+    assert.equal((await call(p.east, 'DELETE', '/phoenix', alice)).status, 204);
+    assert.equal((await call(p.east, 'PUT', '/phoenix', alice)).status, 200);
+    await put(p.east, alice, 'phoenix', 'fresh', 'second life');
+    const newId = await instanceOf(p.east, p, 'phoenix');
+    assert.notEqual(newId, oldId);
+    await until('the object arrives in the new instance', async () => (await call(p.westDirect, 'GET', objPath('phoenix', 'fresh'), alice)).text === 'second life' && await instanceOf(p.westDirect, p, 'phoenix') === newId);
+    // After the lock frees, the metadata pass must not take the object away with the old instance.
+    await equalZones(p, 'zones equal after the metadata shard freed', 30_000);
+    assert.equal((await call(p.westDirect, 'GET', objPath('phoenix', 'fresh'), alice)).text, 'second life');
+    await daemon.kill('SIGTERM');
+    await verifyEqual(p);
+  });
+
+  it('5: a full sync after downtime removes what the source deleted meanwhile (and --no-delete keeps it)', async () => {
+    p = await startPair({ mdShards: 4, dataShards: 4 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    await createUser(p.east, p.sys, 'bob');
+    for (const b of ['keep', 'doomed']) assert.equal((await call(p.east, 'PUT', `/${b}`, alice)).status, 200);
+    for (const k of ['k1', 'k2', 'k3']) await put(p.east, alice, 'keep', k, k);
+    const first = p.agent(['full-sync']);
+    assert.equal(await first.exited, 0, first.output());
+    await equalZones(p, 'after the first full sync', 1);
+    // Downtime: deletes on the source, and the logs that recorded them trimmed away.
+    await del(p.east, alice, 'keep', 'k2');
+    assert.equal((await call(p.east, 'DELETE', '/doomed', alice)).status, 204);
+    assert.equal((await call(p.east, 'DELETE', '/admin/user?uid=bob', p.sys)).status, 200);
+    await trimSourceLogs(p, 4, ['keep']);
+    const again = p.agent(['full-sync']);
+    assert.equal(await again.exited, 0, again.output());
+    await equalZones(p, 'the second full sync applied the deletes', 1);
+    assert.equal((await call(p.westDirect, 'GET', objPath('keep', 'k2'), alice)).status, 404);
+    assert.equal((await call(p.westDirect, 'GET', '/admin/metadata/user?key=bob', p.sys)).status, 404);
+    assert.equal(await instanceOf(p.westDirect, p, 'doomed'), undefined);
+    await verifyEqual(p);
+    // Additive: a delete the logs no longer hold is not applied by a --no-delete full sync.
+    await del(p.east, alice, 'keep', 'k3');
+    await trimSourceLogs(p, 4, ['keep']);
+    const additive = p.agent(['full-sync', '--no-delete']);
+    assert.equal(await additive.exited, 0, additive.output());
+    assert.equal((await call(p.westDirect, 'GET', objPath('keep', 'k3'), alice)).status, 200, '--no-delete keeps what the source removed');
+  });
+
+  it('7: a graceful stop during full sync leaves the unfinished shards owed; a restart finishes them', async () => {
+    p = await startPair({ mdShards: 2, dataShards: 2 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    assert.equal((await call(p.east, 'PUT', '/big', alice)).status, 200);
+    for (let i = 0; i < 60; i++) await put(p.east, alice, 'big', `o${String(i).padStart(3, '0')}`, `v${i}`);
+    const shard = dataShard('big', 2);
+    const run = p.agent(['full-sync'], { object_concurrency: 2, max_entries: 10 });
+    let stopped = false;
+    // Stop the agent at the last copy of a listing page (all of the page's copies started): the
+    // bucket is part done and the stop lands between two pages.
+    let copies = 0;
+    p.proxy.fault = (req) => {
+      if (req.method === 'PUT' && (req.url ?? '').includes('rgwx-source-zone') && ++copies === 10 && !stopped) {
+        stopped = true;
+        run.child.kill('SIGTERM');
+      }
+      return undefined;
+    };
+    assert.equal(await run.exited, 0, run.output());
+    assert.ok(stopped, 'the stop landed during the copies');
+    p.proxy.fault = undefined;
+    const bound = await call(p.westDirect, 'GET', `/admin/replica_log?bounds&type=data&id=${shard}`, p.sys);
+    assert.equal(bound.status, 404, `the stopped shard has no bound (it is not done): ${bound.text}`);
+    const west = (await call(p.westDirect, 'GET', '/big?max-keys=1000', alice)).text.match(/<Key>/g)?.length ?? 0;
+    assert.ok(west < 60, `the stop left objects to copy (${west} of 60 copied)`);
+    // Trimmed logs: only a full sync of that shard can bring the rest.
+    await trimSourceLogs(p, 2, ['big']);
+    const daemon = p.agent(['sync']);
+    await equalZones(p, 'the restart full-synced the owed shard');
+    await daemon.kill('SIGTERM');
+  });
+
+  it('8: a shard busy during the start-up full sync is full-synced once its lock frees', async () => {
+    p = await startPair({ mdShards: 2, dataShards: 2 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    const buckets = ['busy-a', 'busy-b', 'busy-c', 'busy-d'];
+    for (const b of buckets) {
+      assert.equal((await call(p.east, 'PUT', `/${b}`, alice)).status, 200);
+      await put(p.east, alice, b, 'obj', `in ${b}`);
+    }
+    const shard = dataShard('busy-a', 2);
+    await trimSourceLogs(p, 2, buckets);
+    // As after a crash: the old process's lock still holds for a few seconds.
+    await holdLock(p, 'data', shard, 6);
+    const daemon = p.agent(['sync']);
+    await daemon.waitFor('full sync');
+    await equalZones(p, 'the busy shard was full-synced when its lock freed', 40_000);
+    assert.match(daemon.output(), /locked by another agent/);
+    await daemon.kill('SIGTERM');
+  });
+
+  it('11: a change inside the data-log window after a bucket\'s snapshot is synced after a full sync', async () => {
+    p = await startPair({ mdShards: 2, dataShards: 2, dataLogWindow: 8 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    assert.equal((await call(p.east, 'PUT', '/win', alice)).status, 200);
+    await put(p.east, alice, 'win', 'a', 'logged');
+    // The change lands after the listing (at the first copy): the source logs no new data-log
+    // entry for it, since the bucket was logged less than a window ago.
+    let landed = false;
+    p.proxy.fault = (req) => {
+      if (!landed && req.method === 'PUT' && (req.url ?? '').startsWith('/win/a?')) {
+        landed = true;
+        void put(p.east, alice, 'win', 'b', 'inside the window');
+      }
+      return undefined;
+    };
+    const full = p.agent(['full-sync'], { rgw_data_log_window: 8 });
+    assert.equal(await full.exited, 0, full.output());
+    assert.ok(landed);
+    p.proxy.fault = undefined;
+    await until('the write landed on the source', async () => (await call(p.east, 'GET', objPath('win', 'b'), alice)).status === 200);
+    const daemon = p.agent(['sync'], { rgw_data_log_window: 8 });
+    await until('b synced by the incremental pass', async () => (await call(p.westDirect, 'GET', objPath('win', 'b'), alice)).text === 'inside the window', 30_000);
+    await daemon.kill('SIGTERM');
+  });
+
+  it('12: an agent clock ahead of the source does not pass data-log entries early', async () => {
+    p = await startPair({ mdShards: 2, dataShards: 2, dataLogWindow: 10 });
+    const alice: Creds = await createUser(p.east, p.sys, 'alice');
+    assert.equal((await call(p.east, 'PUT', '/skew', alice)).status, 200);
+    // The agent's clock runs a minute ahead of the zones'.
+    const skew = { NODE_OPTIONS: '--import=data:text/javascript,const%20o=Date.now;Date.now=()=>o()+60000;' };
+    const daemon = p.agent(['sync'], { rgw_data_log_window: 10 }, skew);
+    await equalZones(p, 'initial sync');
+    await put(p.east, alice, 'skew', 'first', 'logged in the data log');
+    await until('first synced', async () => (await call(p.westDirect, 'GET', objPath('skew', 'first'), alice)).status === 200);
+    // Inside the window: only the bucket-index log has it.
+    await put(p.east, alice, 'skew', 'second', 'only in the bucket-index log');
+    await until('second synced', async () => (await call(p.westDirect, 'GET', objPath('skew', 'second'), alice)).status === 200, 20_000);
+    await daemon.kill('SIGTERM');
+  });
+});
