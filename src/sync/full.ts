@@ -91,6 +91,12 @@ export async function fullSyncMetadata(ctx: SyncContext, summary: FullSyncSummar
 async function settledSnapshot(ctx: SyncContext, shard: number, head: { marker: string; lastUpdateMs: number }, startMs: number): Promise<string> {
   const windowMs = ctx.cfg.rgwDataLogWindow * 1000;
   if (isStartMarker(head.marker) || head.lastUpdateMs + windowMs <= startMs) return head.marker;
+  // Never past the snapshot, whatever entries were logged after it.
+  const m = await settledBefore(ctx, shard, head, windowMs, startMs);
+  return compareMarkers(m, head.marker) > 0 ? head.marker : m;
+}
+
+async function settledBefore(ctx: SyncContext, shard: number, head: { marker: string }, windowMs: number, startMs: number): Promise<string> {
   const from = (await ctx.bounds.get('data', String(shard)))?.marker ?? '';
   let marker = from;
   for (;;) {
