@@ -109,6 +109,12 @@ describe('faithful copies (review findings)', () => {
     const additive = p.agent(['full-sync', '--no-delete']);
     assert.equal(await additive.exited, 0, additive.output());
     assert.equal((await call(p.westDirect, 'GET', objPath('keep', 'k3'), alice)).status, 200, '--no-delete keeps what the source removed');
+    // A system user only the destination has is the zone's own, never removed.
+    assert.equal((await call(p.westDirect, 'PUT', '/admin/user?uid=west-ops&display-name=ops&system=true', p.sys)).status, 200);
+    const last = p.agent(['full-sync']);
+    assert.equal(await last.exited, 0, last.output());
+    assert.equal((await call(p.westDirect, 'GET', objPath('keep', 'k3'), alice)).status, 404);
+    assert.equal((await call(p.westDirect, 'GET', '/admin/metadata/user?key=west-ops', p.sys)).status, 200, 'the destination\'s system user is kept');
   });
 
   it('7: a graceful stop during full sync leaves the unfinished shards owed; a restart finishes them', async () => {

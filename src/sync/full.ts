@@ -39,6 +39,13 @@ async function snapshot(ctx: SyncContext, type: LogType, shards: number[]): Prom
   return out;
 }
 
+async function isSystemUser(ctx: SyncContext, uid: string): Promise<boolean> {
+  const doc = await ctx.dst.getMetadata('user', uid);
+  if (!doc) return false;
+  const data = (JSON.parse(doc.toString('utf8')) as { data?: { system?: unknown } }).data;
+  return data?.system === 'true' || data?.system === true;
+}
+
 async function allKeys(gen: AsyncGenerator<string>): Promise<string[]> {
   const out: string[] = [];
   for await (const k of gen) out.push(k);
@@ -64,7 +71,15 @@ export async function fullSyncMetadata(ctx: SyncContext, summary: FullSyncSummar
     if (!ctx.cfg.delete) continue;
     // What the destination has and the source does not is removed (syncing it finds it gone).
     const known = new Set(src);
-    for (const key of await allKeys(ctx.dst.metadataKeys(section))) if (!known.has(key)) add(remove, section, key);
+    for (const key of await allKeys(ctx.dst.metadataKeys(section))) {
+      if (known.has(key)) continue;
+      // A zone's own system users (the agent's keys among them) are infrastructure, not data.
+      if (section === 'user' && await isSystemUser(ctx, key)) {
+        ctx.log.info(`full sync: system user ${key} exists only on the destination; kept`);
+        continue;
+      }
+      add(remove, section, key);
+    }
   }
   const count = (m: Map<number, unknown[]>) => [...m.values()].reduce((k, v) => k + v.length, 0);
   ctx.log.info(`full sync: ${count(copy)} metadata entries in ${copy.size} of ${n} shards${count(remove) ? `; ${count(remove)} only on the destination, to remove` : ''}`);
