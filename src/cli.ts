@@ -314,7 +314,7 @@ await yargs(hideBin(process.argv))
   .command('status', 'Sync status like "radosgw-admin sync status": shards caught up / behind / with retries; exit 0 caught up, 1 behind, 2 error', (y) =>
     configOptions(y).option('json', { type: 'boolean', default: false, describe: 'One JSON document for machines' }),
   (a) => runStatus(a as unknown as Record<string, unknown> & { logLevel: string; json: boolean }))
-  .command('verify', 'Compare source and destination (users, buckets, keys, sizes, ETags, user metadata); exit 0 equal, 1 differences, 2 error', (y) =>
+  .command('verify', 'Compare source and destination (users, buckets, keys, sizes, ETags, replicated attributes); exit 0 equal, 1 differences, 2 error', (y) =>
     configOptions(y)
       .option('bucket', { type: 'string', describe: 'Only this bucket' })
       .option('json', { type: 'boolean', default: false, describe: 'One JSON document for machines' })

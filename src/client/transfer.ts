@@ -44,6 +44,12 @@ async function drain(r: Readable): Promise<void> {
   for await (const _chunk of r) { /* discard */ }
 }
 
+/** Ends an answer whose body may be unread; an undici body destroyed without a listener would throw its abort. */
+function discard(r: Readable): void {
+  r.on('error', () => undefined);
+  r.destroy();
+}
+
 function one(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
@@ -288,7 +294,7 @@ export class Transfer {
       }
       return size;
     } finally {
-      get.body.destroy();
+      discard(get.body);
     }
   }
 
@@ -332,7 +338,7 @@ export class Transfer {
       for (let start = 0, n = 1; start < head.size; start += partSize, n++) {
         const [from, to] = rangeOf(start);
         if (n > 1) {
-          get.body.destroy();
+          discard(get.body);
           const next = await this.getVersion(bucket, key, head.etag, [from, to]);
           if (!next) return undefined;
           get = next;
@@ -355,7 +361,7 @@ export class Transfer {
       completed = true;
       return head.size;
     } finally {
-      get.body.destroy();
+      discard(get.body);
       // An upload left open would keep its parts' space on the destination.
       if (uploadId && !completed) await this.dst.request('DELETE', path, { query: [['uploadId', uploadId], ['rgwx-uid', owner]] }).catch(() => undefined);
     }
