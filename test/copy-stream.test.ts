@@ -62,8 +62,9 @@ describe('stream copy', () => {
     assert.equal(await syncObject(s.ctx, 'sbk', 'racy'), 'copied');
     const got = await getObj(r.west.url, alice, 'sbk', 'racy');
     assert.deepEqual([got.text, got.headers['content-type'], got.headers['x-amz-meta-v']], ['version two!', 'text/v2', '2'], 'body and attributes of the same version');
-    const gets = agentCalls(r.srcProxy, 'GET', 'sbk', 'racy');
-    assert.ok(gets.length >= 1 && gets.every((g) => g.headers['if-match'] !== undefined), 'every GET names the version it copies');
+    // Body GETs only: ?acl and ?tagging have no conditional form in S3.
+    const gets = agentCalls(r.srcProxy, 'GET', 'sbk', 'racy').filter((g) => !g.url.includes('?'));
+    assert.ok(gets.length === 2 && gets.every((g) => g.headers['if-match'] !== undefined), 'every GET names the version it copies');
   });
 
   it('(6) a GET answered 412 (the source keeps changing) fails the copy and the destination keeps its old object', async () => {
