@@ -282,11 +282,11 @@ async function runStatus(a: Record<string, unknown> & { logLevel: string; logFor
   }
 }
 
-async function runVerifyCommand(a: Record<string, unknown> & { logLevel: string; logFormat?: LogFormat; json?: boolean; bucket?: string; metadata?: boolean }): Promise<void> {
+async function runVerifyCommand(a: Record<string, unknown> & { logLevel: string; logFormat?: LogFormat; json?: boolean; bucket?: string; metadata?: boolean; acl?: boolean }): Promise<void> {
   const cfg = loadAgentConfig(a);
   const log = createLogger({ level: a.logLevel, format: a.logFormat, secrets: [cfg.srcSecretKey, cfg.destSecretKey] });
   process.exitCode = await runVerify(cfg, {
-    bucket: a.bucket, json: a.json ?? false, log, checkMetadata: a.metadata ?? true,
+    bucket: a.bucket, json: a.json ?? false, log, checkMetadata: a.metadata ?? true, checkAcl: a.acl ?? false,
     out: (line) => process.stdout.write(`${line}\n`),
   });
 }
@@ -320,12 +320,13 @@ await yargs(hideBin(process.argv))
   .command('status', 'Sync status like "radosgw-admin sync status": shards caught up / behind / with retries; exit 0 caught up, 1 behind, 2 error', (y) =>
     configOptions(y).option('json', { type: 'boolean', default: false, describe: 'One JSON document for machines' }),
   (a) => runStatus(a as unknown as Record<string, unknown> & { logLevel: string; json: boolean }))
-  .command('verify', 'Compare source and destination (users, buckets, keys, sizes, ETags, user metadata); exit 0 equal, 1 differences, 2 error', (y) =>
+  .command('verify', 'Compare source and destination (users, buckets, keys, sizes, ETags, replicated attributes); exit 0 equal, 1 differences, 2 error', (y) =>
     configOptions(y)
       .option('bucket', { type: 'string', describe: 'Only this bucket' })
       .option('json', { type: 'boolean', default: false, describe: 'One JSON document for machines' })
-      .option('metadata', { type: 'boolean', default: true, describe: 'Also compare Content-Type and x-amz-meta-* (a HEAD per object on each side; --no-metadata skips it)' }),
-  (a) => runVerifyCommand(a as unknown as Record<string, unknown> & { logLevel: string; json: boolean; bucket?: string; metadata: boolean }))
+      .option('metadata', { type: 'boolean', default: true, describe: 'Also compare replicated headers, x-amz-meta-*, storage class and tags (a HEAD per object on each side, tags read where a HEAD counts any; --no-metadata skips it)' })
+      .option('acl', { type: 'boolean', default: false, describe: 'Also compare object ACL grants (GET ?acl per object on each side; with --metadata)' }),
+  (a) => runVerifyCommand(a as unknown as Record<string, unknown> & { logLevel: string; json: boolean; bucket?: string; metadata: boolean; acl: boolean }))
   .command('demo', 'Two embedded zones in a temp dir: fill the source, full sync, incremental sync under writes and deletes, prove the destination equals the source', (y) =>
     commonLogOptions(y)
       .option('objects', { type: 'number', default: 300, describe: 'Objects to create on the source before the full sync' })

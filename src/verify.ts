@@ -1,6 +1,7 @@
 /**
  * `rgw-agent verify`: compares the destination with its source (users, buckets with owners,
- * objects with size, ETag, Content-Type and user metadata) and reports every difference.
+ * objects with size, ETag and every attribute sync replicates: headers, user metadata, storage class,
+ * tags, and with --acl the ACL grants) and reports every difference.
  * Exit codes: 0 equal, 1 differences, 2 the comparison could not be made (zone unreachable, ...).
  */
 import { AgentError } from './client/errors.js';
@@ -23,8 +24,10 @@ export interface VerifyOptions {
   json: boolean;
   log: SyncLogger;
   out: (s: string) => void;
-  /** HEAD both copies of objects to compare Content-Type and user metadata (default true). */
+  /** HEAD both copies of objects to compare their attributes, and tags where a HEAD counts any (default true). */
   checkMetadata?: boolean;
+  /** Also compare every object's ACL grants (GET ?acl on both zones; default false). */
+  checkAcl?: boolean;
   /** Differences listed (human report: printed lines; JSON: array entries). Defaults: 50 and 1000. */
   maxDifferences?: number;
 }
@@ -64,12 +67,14 @@ export async function runVerify(cfg: AgentConfig, o: VerifyOptions): Promise<num
     const cmp = await compareZones({ admin: ctx.src, s3: ctx.srcS3 }, { admin: ctx.dst, s3: ctx.dstS3 }, {
       bucket: o.bucket,
       checkMetadata: o.checkMetadata ?? true,
+      checkAcl: o.checkAcl ?? false,
+      warn: (m) => o.log.warn(m),
       checkObjects: !cfg.metadataOnly,
       concurrency: 16,
       maxDifferences: o.maxDifferences ?? (o.json ? 1000 : SHOWN),
       ignoreBuckets: ctx.bounds.kind === 'bucket' ? [cfg.stateBucket] : [],
     });
-    o.log.info(`verify: compared in ${((Date.now() - t0) / 1000).toFixed(1)}s (${cmp.metadataChecked} objects' metadata by HEAD)`);
+    o.log.info(`verify: compared in ${((Date.now() - t0) / 1000).toFixed(1)}s (${cmp.metadataChecked} objects' metadata by HEAD, ${cmp.tagsChecked} objects' tags, ${cmp.aclsChecked} objects' ACLs)`);
     report(cmp, zones, o);
     return cmp.differenceCount === 0 ? VERIFY_EQUAL : VERIFY_DIFFERENT;
   } catch (e) {

@@ -2,15 +2,54 @@
 import { XMLParser } from 'fast-xml-parser';
 import type { ZoneClient } from './http.js';
 import { s3Encode } from '../rgw/sign.js';
-import { NotFound, NotModified } from './errors.js';
+import { HttpError, NotFound, NotModified } from './errors.js';
+import { attrsFromHeaders, canonicalTags, SOURCE_ETAG_META, tagCountFromHeaders, type Acl, type Grant, type ObjectAttrs } from '../rgw/attrs.js';
 
 export interface ListedObject { key: string; etag: string; size: number }
 export interface ObjectPage { objects: ListedObject[]; truncated: boolean; next?: string }
 /** What HEAD tells about an object: size, ETag (unquoted), Content-Type and user metadata (x-amz-meta-* names without the prefix, lower case). */
-export interface ObjectHead { size: number; etag: string; contentType: string; meta: Record<string, string> }
+export interface ObjectHead {
+  size: number;
+  etag: string;
+  contentType: string;
+  meta: Record<string, string>;
+  /** Every replicated attribute the answer carries (headers, user metadata without bookkeeping, storage class). */
+  attrs?: ObjectAttrs;
+  /** x-amz-tagging-count (0 when absent). */
+  tagCount?: number;
+}
+
+/** A gateway that answers this to ?tagging or ?acl has no such attribute (the embedded zone before it kept them). */
+export function isUnsupported(e: unknown): boolean {
+  return e instanceof HttpError && (e.status === 501 || e.status === 405);
+}
 
 // trimValues: false keeps keys with leading/trailing whitespace exact (and markers built from them).
 const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, trimValues: false, isArray: (name) => name === 'Contents' || name === 'CommonPrefixes' });
+const subParser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, trimValues: false, removeNSPrefix: true, isArray: (name) => name === 'Tag' || name === 'Grant' });
+
+/** A GetObjectTagging answer in canonical form (see canonicalTags). */
+export function parseTagging(body: string): string {
+  const doc = subParser.parse(body) as { Tagging?: { TagSet?: { Tag?: { Key?: unknown; Value?: unknown }[] } | '' } };
+  const set = doc.Tagging?.TagSet;
+  const tags = (typeof set === 'object' ? set.Tag ?? [] : []).map((t): [string, string] => [String(t.Key ?? ''), String(t.Value ?? '')]);
+  return canonicalTags(tags);
+}
+
+/** A GetObjectAcl answer: owner and grants with grantees as "id:", "uri:" or "email:". */
+export function parseAcl(body: string): Acl {
+  type G = { Grantee?: { ID?: unknown; URI?: unknown; EmailAddress?: unknown }; Permission?: unknown };
+  const doc = subParser.parse(body) as { AccessControlPolicy?: { Owner?: { ID?: unknown }; AccessControlList?: { Grant?: G[] } | '' } };
+  const p = doc.AccessControlPolicy ?? {};
+  const list = typeof p.AccessControlList === 'object' ? p.AccessControlList.Grant ?? [] : [];
+  const grants: Grant[] = [];
+  for (const g of list) {
+    const who = g.Grantee ?? {};
+    const grantee = who.ID !== undefined ? `id:${String(who.ID)}` : who.URI !== undefined ? `uri:${String(who.URI)}` : who.EmailAddress !== undefined ? `email:${String(who.EmailAddress)}` : undefined;
+    if (grantee && g.Permission !== undefined) grants.push({ grantee, permission: String(g.Permission) });
+  }
+  return { owner: String(p.Owner?.ID ?? ''), grants };
+}
 
 export function objectPath(bucket: string, key: string): string {
   return `/${s3Encode(bucket, false)}/${s3Encode(key, true)}`;
@@ -95,7 +134,30 @@ export class S3Api {
       const n = name.toLowerCase();
       if (n.startsWith('x-amz-meta-')) meta[n.slice('x-amz-meta-'.length)] = one(value);
     }
-    return { size: Number(one(r.headers['content-length']) || 0), etag: one(r.headers.etag).replace(/"/g, ''), contentType: one(r.headers['content-type']), meta };
+    return {
+      size: Number(one(r.headers['content-length']) || 0), etag: one(r.headers.etag).replace(/"/g, ''), contentType: one(r.headers['content-type']), meta,
+      attrs: attrsFromHeaders(r.headers, [SOURCE_ETAG_META]), tagCount: tagCountFromHeaders(r.headers),
+    };
+  }
+
+  /** The object's tags in canonical form; '' for none or a vanished object. A gateway without tagging throws (see isUnsupported). */
+  async getTagging(bucket: string, key: string): Promise<string> {
+    try {
+      return parseTagging((await this.client.request('GET', objectPath(bucket, key), { query: [['tagging', undefined]] })).body.toString('utf8'));
+    } catch (e) {
+      if (e instanceof NotFound) return '';
+      throw e;
+    }
+  }
+
+  /** The object's ACL; undefined when the object vanished. A gateway without object ACLs throws (see isUnsupported). */
+  async getAcl(bucket: string, key: string): Promise<Acl | undefined> {
+    try {
+      return parseAcl((await this.client.request('GET', objectPath(bucket, key), { query: [['acl', undefined]] })).body.toString('utf8'));
+    } catch (e) {
+      if (e instanceof NotFound) return undefined;
+      throw e;
+    }
   }
 
   /** A small object's body (state objects), or undefined when it or its bucket does not exist. */

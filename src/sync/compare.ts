@@ -1,13 +1,15 @@
 /**
  * Compares two zones: users (with display name and email), buckets (with owners) and objects (key,
- * size, ETag; and for objects equal in those, Content-Type and user metadata by HEAD on both zones).
+ * size, ETag; and for objects equal in those, every attribute sync replicates, by HEAD on both
+ * zones, plus tags where a HEAD counts any and, when asked, ACLs). "Equal" is equality.ts's, the
+ * copy path's own definition.
  * Object listings are walked side by side, so memory stays bounded by one page per zone plus the
  * HEAD pairs in flight; user and bucket names are held in memory (metadata key lists).
  */
 import type { AdminApi } from '../client/admin.js';
 import { AgentError } from '../client/errors.js';
-import type { ListedObject, ObjectHead, S3Api } from '../client/s3.js';
-import { SOURCE_ETAG_META } from '../client/transfer.js';
+import { isUnsupported, type ListedObject, type S3Api } from '../client/s3.js';
+import { listingVerdict, objectDifferences, objectState, tagsNeeded } from './equality.js';
 
 export interface ZoneApis { admin: AdminApi; s3: S3Api }
 export interface Difference { kind: 'user' | 'bucket' | 'object'; name: string; detail: string }
@@ -21,8 +23,12 @@ export interface Comparison {
   differences: Difference[];
   /** Every difference found, including those beyond `maxDifferences`. */
   differenceCount: number;
-  /** Objects whose Content-Type and user metadata were compared (by HEAD on both zones). */
+  /** Objects whose attributes were compared (by HEAD on both zones). */
   metadataChecked: number;
+  /** Objects whose tags were read on both zones (a HEAD counted tags on one side). */
+  tagsChecked: number;
+  /** Objects whose ACLs were read on both zones (checkAcl). */
+  aclsChecked: number;
 }
 
 export interface CompareOptions {
@@ -30,8 +36,16 @@ export interface CompareOptions {
   bucket?: string;
   /** Differences kept in the result (default 1000); the rest are only counted. */
   maxDifferences?: number;
-  /** HEAD both copies of every object equal in size and ETag and compare Content-Type and x-amz-meta-* (default true). */
+  /**
+   * HEAD both copies of every object equal in size and ETag and compare the replicated headers,
+   * x-amz-meta-*, storage class (where the destination has classes) and, for objects a HEAD
+   * counts tags on, the tags (GET ?tagging on both) (default true).
+   */
   checkMetadata?: boolean;
+  /** Also GET ?acl on both copies of every object and compare grants (default false: two more calls per object). */
+  checkAcl?: boolean;
+  /** Notes about the run (a zone without tagging or ACLs), each given once. */
+  warn?: (msg: string) => void;
   /** Compare objects at all (default true; false = users and buckets only). */
   checkObjects?: boolean;
   /** Metadata GETs / HEAD pairs in flight at once (default 16). */
@@ -115,33 +129,30 @@ async function* mergeWalk(a: AsyncGenerator<ListedObject>, b: AsyncGenerator<Lis
   }
 }
 
-/** What differs in Content-Type and user metadata, or '' when nothing does. */
-function metadataDifference(s: ObjectHead, d: ObjectHead): string {
-  const parts: string[] = [];
-  if (s.contentType !== d.contentType) parts.push(`Content-Type ${q(s.contentType)} on the source, ${q(d.contentType)} on the destination`);
-  for (const k of [...new Set([...Object.keys(s.meta), ...Object.keys(d.meta)])].filter((x) => x !== SOURCE_ETAG_META).sort()) {
-    if (s.meta[k] !== d.meta[k]) parts.push(`x-amz-meta-${k} ${q(s.meta[k])} on the source, ${q(d.meta[k])} on the destination`);
-  }
-  return parts.join('; ');
-}
-
 const KIND_ORDER: Record<Difference['kind'], number> = { user: 0, bucket: 1, object: 2 };
 
 export async function compareZones(src: ZoneApis, dst: ZoneApis, o: CompareOptions = {}): Promise<Comparison> {
   const max = o.maxDifferences ?? 1000;
   const checkMetadata = o.checkMetadata ?? true;
-  const res: Comparison = { users: 0, buckets: 0, objects: 0, bytes: 0, differences: [], differenceCount: 0, metadataChecked: 0 };
+  const res: Comparison = { users: 0, buckets: 0, objects: 0, bytes: 0, differences: [], differenceCount: 0, metadataChecked: 0, tagsChecked: 0, aclsChecked: 0 };
   const differ = (d: Difference) => {
     res.differenceCount++;
     if (res.differences.length < max) res.differences.push(d);
   };
   const pool = new Limiter(Math.max(1, o.concurrency ?? 16));
 
-  const contentDiffers = (name: string, s: { size: number; etag: string }, d: { size: number; etag: string; meta?: Record<string, string> }): boolean => {
-    // A multipart copy has its own ETag; the agent notes the source's beside it.
-    if (s.size === d.size && (s.etag === d.etag || d.meta?.[SOURCE_ETAG_META] === s.etag)) return false;
-    differ({ kind: 'object', name, detail: `source ${s.size} bytes ETag ${s.etag}, destination ${d.size} bytes ETag ${d.etag}` });
-    return true;
+  // A zone answering 501/405 to ?tagging or ?acl has no such attribute: compared nowhere, said once.
+  const lacking = new Set<string>();
+  const sub = async <T>(what: 'tagging' | 'acl', side: 'source' | 'destination', fn: () => Promise<T>): Promise<T | undefined> => {
+    if (lacking.has(`${what} ${side}`)) return undefined;
+    try {
+      return await fn();
+    } catch (e) {
+      if (!isUnsupported(e)) throw e;
+      lacking.add(`${what} ${side}`);
+      o.warn?.(`verify: the ${side} has no object ${what === 'tagging' ? 'tagging' : 'ACLs'} (?${what} answered ${(e as { status: number }).status}); not compared`);
+      return undefined;
+    }
   };
 
   const compareUser = async (uid: string) => {
@@ -165,16 +176,27 @@ export async function compareZones(src: ZoneApis, dst: ZoneApis, o: CompareOptio
 
   const compareHeads = async (bucket: string, key: string) => {
     const name = `${bucket}/${key}`;
-    const [s, d] = await both(src.s3.headObject(bucket, key), dst.s3.headObject(bucket, key));
+    const [sh, dh] = await both(src.s3.headObject(bucket, key), dst.s3.headObject(bucket, key));
     // The zones may have changed since the listing; report what HEAD sees now.
-    if (!s || !d) {
-      if (s || d) differ({ kind: 'object', name, detail: s ? 'missing on the destination' : 'only on the destination' });
+    if (!sh || !dh) {
+      if (sh || dh) differ({ kind: 'object', name, detail: sh ? 'missing on the destination' : 'only on the destination' });
       return;
     }
-    if (contentDiffers(name, s, d) || !checkMetadata) return;
+    const [s, d] = [objectState(sh), objectState(dh)];
+    const content = objectDifferences(s, d).content;
+    if (content) return differ({ kind: 'object', name, detail: content });
+    if (!checkMetadata) return;
     res.metadataChecked++;
-    const detail = metadataDifference(s, d);
-    if (detail) differ({ kind: 'object', name, detail: `metadata differs: ${detail}` });
+    if (tagsNeeded(sh.tagCount ?? 0, dh.tagCount ?? 0)) {
+      [s.attrs.tags, d.attrs.tags] = await both(sub('tagging', 'source', () => src.s3.getTagging(bucket, key)), sub('tagging', 'destination', () => dst.s3.getTagging(bucket, key)));
+      if (s.attrs.tags !== undefined && d.attrs.tags !== undefined) res.tagsChecked++;
+    }
+    if (o.checkAcl) {
+      [s.attrs.acl, d.attrs.acl] = await both(sub('acl', 'source', () => src.s3.getAcl(bucket, key)), sub('acl', 'destination', () => dst.s3.getAcl(bucket, key)));
+      if (s.attrs.acl && d.attrs.acl) res.aclsChecked++;
+    }
+    const attrs = objectDifferences(s, d).attrs;
+    if (attrs.length) differ({ kind: 'object', name, detail: `metadata differs: ${attrs.join('; ')}` });
   };
 
   try {
@@ -216,8 +238,11 @@ export async function compareZones(src: ZoneApis, dst: ZoneApis, o: CompareOptio
         if (s) { res.objects++; res.bytes += s.size; }
         if (!d) differ({ kind: 'object', name, detail: 'missing on the destination' });
         else if (!s) differ({ kind: 'object', name, detail: 'only on the destination' });
-        else if (s.size === d.size && s.etag !== d.etag && d.etag.includes('-')) await pool.run(() => compareHeads(bucket, key));
-        else if (!contentDiffers(name, s, d) && checkMetadata) await pool.run(() => compareHeads(bucket, key));
+        else {
+          const verdict = listingVerdict(s, d);
+          if (verdict === 'different') differ({ kind: 'object', name, detail: `source ${s.size} bytes ETag ${s.etag}, destination ${d.size} bytes ETag ${d.etag}` });
+          else if (verdict === 'ask' || checkMetadata) await pool.run(() => compareHeads(bucket, key));
+        }
       }
     }
     await pool.drain();

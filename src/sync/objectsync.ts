@@ -1,78 +1,178 @@
 /**
  * Makes one destination object match the source now. Remote copy: the destination pulls it
- * (copy-if-newer); gone on the source means delete on the destination; any other failure is
- * checked against the destination's op state, within the object deadline. Stream copy (gateways
- * without working remote copy): HEAD both sides, skip equal objects, relay the body; a source
- * that answers 404 to HEAD means delete (a copy is never sent for a missing source).
+ * (copy-if-newer); any failure is checked against the destination's op state, within the object
+ * deadline; a copy abandoned while the destination still runs it is never sent a second time
+ * until op state says it ended. Stream copy (gateways without working remote copy): HEAD both
+ * sides, skip objects equal in content and every replicated attribute (equality.ts), relay one
+ * version of the object with its attributes. Nothing is deleted on the destination unless the
+ * source itself answers 404 for the object.
  */
 import { AgentError, HttpError, NetworkError } from '../client/errors.js';
-import { sameObject } from '../client/transfer.js';
+import { SourceChanged } from '../client/transfer.js';
+import type { ObjectHead } from '../client/s3.js';
 import type { SyncContext } from './context.js';
+import { isEqual, objectDifferences, objectState, tagsNeeded } from './equality.js';
 import { sleep } from '../worker/sleep.js';
 
 export type ObjectResult = 'copied' | 'unchanged' | 'deleted';
 
-async function bucketOwner(ctx: SyncContext, bucket: string): Promise<string> {
-  const known = ctx.owners.get(bucket);
-  if (known) return known;
+/** The destination still runs an earlier copy of this key: sending another would race it. Kept as a retry. */
+export class CopyInProgress extends AgentError {}
+
+/** What one process remembers about remote copies, per sync context. */
+interface CopyBook {
+  /** bucket/key -> op id of a copy given up on while the destination reported it in progress. */
+  abandoned: Map<string, string>;
+  /** The destination answered 405 to DELETE /admin/opstate: it keeps no records to clean. */
+  noOpStateDelete: boolean;
+}
+const books = new WeakMap<SyncContext, CopyBook>();
+function book(ctx: SyncContext): CopyBook {
+  let b = books.get(ctx);
+  if (!b) books.set(ctx, (b = { abandoned: new Map(), noOpStateDelete: false }));
+  return b;
+}
+
+/** The bucket_id of an instance name as logs give it ("bucket:id" or Pacific's "bucket:id:shard"). */
+function bucketId(instance: string): string | undefined {
+  return instance.split(':')[1] || undefined;
+}
+
+/**
+ * The bucket's owner on the source, for ?rgwx-uid=. A bucket deleted and re-created (perhaps by
+ * another user) is a new instance, so owners are cached per instance; without one, read each time.
+ */
+async function bucketOwner(ctx: SyncContext, bucket: string, instance?: string): Promise<string> {
+  const id = instance ? bucketId(instance) : undefined;
+  if (id) {
+    const known = ctx.owners.get(`${bucket}:${id}`);
+    if (known) return known;
+  }
   const doc = await ctx.src.getMetadata('bucket', bucket);
-  const owner = doc ? (JSON.parse(doc.toString('utf8')) as { data?: { owner?: string } }).data?.owner : undefined;
+  const data = doc ? (JSON.parse(doc.toString('utf8')) as { data?: { owner?: string; bucket?: { bucket_id?: string } } }).data : undefined;
+  const owner = data?.owner;
   if (!owner) throw new AgentError(`bucket ${bucket} has no owner in its metadata on the source`);
-  ctx.owners.set(bucket, owner);
+  const current = data.bucket?.bucket_id;
+  if (current) ctx.owners.set(`${bucket}:${current}`, owner);
   return owner;
 }
 
-async function streamObject(ctx: SyncContext, bucket: string, key: string): Promise<ObjectResult> {
-  const deleted = async (): Promise<ObjectResult> => {
-    await ctx.dstS3.deleteObject(bucket, key);
-    ctx.stats.objectsDeleted++;
-    return 'deleted';
-  };
+/** True when the destination's copy equals the source's object in content and every replicated attribute. */
+async function unchanged(ctx: SyncContext, bucket: string, key: string, srcHead: ObjectHead, dstHead: ObjectHead): Promise<boolean> {
+  const [s, d] = [objectState(srcHead), objectState(dstHead)];
+  const o = { destinationRefusesClass: ctx.transfer.refusesClass(s.attrs.storageClass) };
+  if (!isEqual(objectDifferences(s, d, o))) return false;
+  // Tags and ACLs change without a new ETag and no HEAD shows them: read both sides.
+  const warn = { warn: (m: string) => ctx.log.warn(m) };
+  const [st, dt, sa, da] = await Promise.all([
+    tagsNeeded(srcHead.tagCount ?? 0, dstHead.tagCount ?? 0) ? ctx.transfer.readTags('source', bucket, key, warn) : undefined,
+    tagsNeeded(srcHead.tagCount ?? 0, dstHead.tagCount ?? 0) ? ctx.transfer.readTags('destination', bucket, key, warn) : undefined,
+    ctx.transfer.readAcl('source', bucket, key, warn),
+    ctx.transfer.readAcl('destination', bucket, key, warn),
+  ]);
+  [s.attrs.tags, d.attrs.tags, s.attrs.acl, d.attrs.acl] = [st, dt, sa, da];
+  return isEqual(objectDifferences(s, d, o));
+}
+
+async function streamOnce(ctx: SyncContext, bucket: string, key: string, instance?: string): Promise<ObjectResult> {
   const src = await ctx.srcS3.headObject(bucket, key);
-  if (!src) return deleted();
-  if (sameObject(src, await ctx.dstS3.headObject(bucket, key))) {
+  if (!src) return deleteOnDestination(ctx, bucket, key);
+  const dst = await ctx.dstS3.headObject(bucket, key);
+  if (dst && await unchanged(ctx, bucket, key, src, dst)) {
     ctx.stats.objectsUnchanged++;
     return 'unchanged';
   }
-  const bytes = await ctx.transfer.copy(bucket, key, src, await bucketOwner(ctx, bucket));
-  if (bytes === undefined) return deleted();
+  const bytes = await ctx.transfer.copy(bucket, key, src, await bucketOwner(ctx, bucket, instance), { warn: (m) => ctx.log.warn(m) });
+  if (bytes === undefined) return deleteOnDestination(ctx, bucket, key);
   ctx.stats.objectsCopied++;
   ctx.stats.bytesCopied += bytes;
   return 'copied';
 }
 
-export async function syncObject(ctx: SyncContext, bucket: string, key: string, signal?: AbortSignal): Promise<ObjectResult> {
-  if (ctx.copyMode === 'stream') return streamObject(ctx, bucket, key);
+async function streamObject(ctx: SyncContext, bucket: string, key: string, instance?: string): Promise<ObjectResult> {
+  try {
+    return await streamOnce(ctx, bucket, key, instance);
+  } catch (e) {
+    if (!(e instanceof SourceChanged)) throw e;
+    // Overwritten between HEAD and GET (or between parts): once more, from the new version.
+    ctx.log.debug(`${e.message}; copying the new version`);
+    return streamOnce(ctx, bucket, key, instance);
+  }
+}
+
+async function deleteOnDestination(ctx: SyncContext, bucket: string, key: string): Promise<ObjectResult> {
+  await ctx.dstS3.deleteObject(bucket, key);
+  ctx.stats.objectsDeleted++;
+  return 'deleted';
+}
+
+/** Drops the destination's record of a copy whose outcome the agent has, so records do not pile up. */
+async function forgetOp(ctx: SyncContext, opId: string, object: string): Promise<void> {
+  const b = book(ctx);
+  if (b.noOpStateDelete) return;
+  try {
+    await ctx.dst.deleteOpState(ctx.clientId, opId, object);
+  } catch (e) {
+    if (e instanceof HttpError && e.status === 405) b.noOpStateDelete = true;
+    else ctx.log.debug(`op state ${opId} of ${object} not removed: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * `instance` (as logs name it, "bucket:bucket_id[:shard]") lets stream copy cache the bucket's
+ * owner for that instance; without it the owner is read for every copy.
+ */
+export async function syncObject(ctx: SyncContext, bucket: string, key: string, signal?: AbortSignal, instance?: string): Promise<ObjectResult> {
+  if (ctx.copyMode === 'stream') return streamObject(ctx, bucket, key, instance);
+  const object = `${bucket}/${key}`;
+  const b = book(ctx);
+  const earlier = b.abandoned.get(object);
+  if (earlier !== undefined) {
+    const state = await ctx.dst.opState(ctx.clientId, earlier, object);
+    if (state === 'in-progress') throw new CopyInProgress(`copy of ${object} not sent: the destination still runs the earlier copy ${earlier}`);
+    b.abandoned.delete(object);
+    if (state !== undefined) await forgetOp(ctx, earlier, object);
+  }
   const opId = ctx.nextOpId();
   const timeoutMs = ctx.cfg.objectSyncTimeout * 1000;
   const deadline = Date.now() + timeoutMs;
   let firstError: Error;
   try {
     const { outcome, bytes } = await ctx.dstS3.remoteCopy(bucket, key, ctx.zones.source.name, ctx.clientId, opId, timeoutMs);
+    await forgetOp(ctx, opId, object);
     if (outcome === 'copied') {
       ctx.stats.objectsCopied++;
       ctx.stats.bytesCopied += bytes ?? 0;
       return 'copied';
     }
     if (outcome === 'not-modified') { ctx.stats.objectsUnchanged++; return 'unchanged'; }
-    await ctx.dstS3.deleteObject(bucket, key);
-    ctx.stats.objectsDeleted++;
-    return 'deleted';
+    // 404 from a remote copy may be about the destination's view (a stale endpoint, a proxy, a
+    // bucket not there yet): only the source saying 404 itself lets a delete through.
+    if (await ctx.srcS3.headObject(bucket, key)) {
+      throw new AgentError(`the destination's remote copy of ${object} answered 404, but the source has the object; not deleting, will retry`);
+    }
+    return deleteOnDestination(ctx, bucket, key);
   } catch (e) {
     if (!(e instanceof HttpError || e instanceof NetworkError)) throw e;
     firstError = e;
   }
-  // The copy may still have completed (or be running) on the destination: ask it, briefly.
-  while (Date.now() < deadline && !signal?.aborted) {
-    let state: string | undefined;
+  // The copy may still have completed (or be running) on the destination: ask it, briefly, at least once.
+  let state: string | undefined;
+  for (;;) {
     try {
-      state = await ctx.dst.opState(ctx.clientId, opId, `${bucket}/${key}`);
+      state = await ctx.dst.opState(ctx.clientId, opId, object);
     } catch {
       state = 'in-progress'; // op state unreachable: keep asking until the deadline
     }
-    if (state === 'complete') { ctx.stats.objectsCopied++; return 'copied'; }
-    if (state !== 'in-progress') break;
+    if (state === 'complete') {
+      await forgetOp(ctx, opId, object);
+      ctx.stats.objectsCopied++;
+      return 'copied';
+    }
+    if (state !== 'in-progress' || Date.now() >= deadline || signal?.aborted) break;
     await sleep(1000, signal);
   }
-  throw new AgentError(`copy of ${bucket}/${key} failed: ${firstError.message}`);
+  if (state === 'in-progress') b.abandoned.set(object, opId);
+  else if (state !== undefined) await forgetOp(ctx, opId, object);
+  throw new AgentError(`copy of ${object} failed: ${firstError.message}${state === 'in-progress' ? ' (the destination still runs it; no new copy is sent until it ends)' : ''}`);
 }
