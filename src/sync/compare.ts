@@ -7,6 +7,7 @@
  * HEAD pairs in flight; user and bucket names are held in memory (metadata key lists).
  */
 import type { AdminApi } from '../client/admin.js';
+import { both, mergeWalk } from './march.js';
 import { AgentError } from '../client/errors.js';
 import { isUnsupported, type ListedObject, type S3Api } from '../client/s3.js';
 import { listingVerdict, objectDifferences, objectState, tagsNeeded } from './equality.js';
@@ -79,14 +80,6 @@ class Limiter {
   }
 }
 
-/** Both settle before either failure is thrown, so nothing is left in flight. */
-async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
-  const [x, y] = await Promise.allSettled([a, b]);
-  if (x.status === 'rejected') throw x.reason;
-  if (y.status === 'rejected') throw y.reason;
-  return [x.value, y.value];
-}
-
 async function sortedKeys(admin: AdminApi, section: string): Promise<string[]> {
   const out: string[] = [];
   for await (const x of admin.metadataKeys(section)) out.push(x);
@@ -105,29 +98,6 @@ async function metadataData(admin: AdminApi, section: string, key: string): Prom
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v));
 const q = (v: string | undefined): string => (v === undefined ? '(none)' : JSON.stringify(v));
-
-/** Yields [key, source entry, destination entry] in key order. */
-async function* mergeWalk(a: AsyncGenerator<ListedObject>, b: AsyncGenerator<ListedObject>): AsyncGenerator<[string, ListedObject | undefined, ListedObject | undefined]> {
-  try {
-    let [x, y] = await both(a.next(), b.next());
-    while (!x.done || !y.done) {
-      // S3 lists keys in UTF-8 byte order; compare the same way.
-      const c = x.done ? 1 : y.done ? -1 : Buffer.compare(Buffer.from(x.value.key), Buffer.from(y.value.key));
-      if (c === 0) {
-        yield [x.value!.key, x.value, y.value];
-        [x, y] = await both(a.next(), b.next());
-      } else if (c < 0) {
-        yield [x.value!.key, x.value, undefined];
-        x = await a.next();
-      } else {
-        yield [y.value!.key, undefined, y.value];
-        y = await b.next();
-      }
-    }
-  } finally {
-    await Promise.allSettled([a.return(undefined), b.return(undefined)]);
-  }
-}
 
 const KIND_ORDER: Record<Difference['kind'], number> = { user: 0, bucket: 1, object: 2 };
 

@@ -5,7 +5,7 @@
 import type { ListedObject } from '../client/s3.js';
 
 /** Both settle before either failure is thrown, so nothing is left in flight. */
-async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+export async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
   const [x, y] = await Promise.allSettled([a, b]);
   if (x.status === 'rejected') throw x.reason;
   if (y.status === 'rejected') throw y.reason;
