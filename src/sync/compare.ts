@@ -10,7 +10,8 @@ import type { AdminApi } from '../client/admin.js';
 import { both, mergeWalk } from './march.js';
 import { AgentError } from '../client/errors.js';
 import { isUnsupported, type ListedObject, type S3Api } from '../client/s3.js';
-import { listingVerdict, objectDifferences, objectState, tagsNeeded } from './equality.js';
+import type { HttpError } from '../client/errors.js';
+import { contentDifference, listingVerdict, objectDifferences, objectState, tagsNeeded } from './equality.js';
 
 export interface ZoneApis { admin: AdminApi; s3: S3Api }
 export interface Difference { kind: 'user' | 'bucket' | 'object'; name: string; detail: string }
@@ -120,7 +121,7 @@ export async function compareZones(src: ZoneApis, dst: ZoneApis, o: CompareOptio
     } catch (e) {
       if (!isUnsupported(e)) throw e;
       lacking.add(`${what} ${side}`);
-      o.warn?.(`verify: the ${side} has no object ${what === 'tagging' ? 'tagging' : 'ACLs'} (?${what} answered ${(e as { status: number }).status}); not compared`);
+      o.warn?.(`verify: the ${side} has no object ${what === 'tagging' ? 'tagging' : 'ACLs'} (?${what} answered ${(e as HttpError).status}); not compared`);
       return undefined;
     }
   };
@@ -210,7 +211,7 @@ export async function compareZones(src: ZoneApis, dst: ZoneApis, o: CompareOptio
         else if (!s) differ({ kind: 'object', name, detail: 'only on the destination' });
         else {
           const verdict = listingVerdict(s, d);
-          if (verdict === 'different') differ({ kind: 'object', name, detail: `source ${s.size} bytes ETag ${s.etag}, destination ${d.size} bytes ETag ${d.etag}` });
+          if (verdict === 'different') differ({ kind: 'object', name, detail: contentDifference(s, d)! });
           else if (verdict === 'ask' || checkMetadata) await pool.run(() => compareHeads(bucket, key));
         }
       }

@@ -40,6 +40,11 @@ export function sameContent(src: Pick<ObjectState, 'size' | 'etag'>, dst: Pick<O
   return src.size === dst.size && (src.etag === dst.etag || dst.sourceEtag === src.etag);
 }
 
+/** Why two objects are not the same version, or undefined when they are. */
+export function contentDifference(src: Pick<ObjectState, 'size' | 'etag'>, dst: Pick<ObjectState, 'size' | 'etag' | 'sourceEtag'>): string | undefined {
+  return sameContent(src, dst) ? undefined : `source ${src.size} bytes ETag ${src.etag}, destination ${dst.size} bytes ETag ${dst.etag}`;
+}
+
 /**
  * What two listing entries (size and ETag only) tell: 'same' content, 'different' content, or
  * 'ask' when only a HEAD can tell (a multipart ETag on either side: the destination may carry a
@@ -81,7 +86,8 @@ export function objectDifferences(src: ObjectState, dst: ObjectState, o: Equalit
   const out: Differences = {
     attrs: attrsDifferences(src.attrs, dst.attrs, { storageClass: storageClassComparable(src.attrs, dst.attrs, o.destinationRefusesClass), aclOwner: false }),
   };
-  if (!sameContent(src, dst)) out.content = `source ${src.size} bytes ETag ${src.etag}, destination ${dst.size} bytes ETag ${dst.etag}`;
+  const content = contentDifference(src, dst);
+  if (content !== undefined) out.content = content;
   return out;
 }
 
