@@ -41,11 +41,13 @@ async function holdLock(p: Pair, type: 'metadata' | 'data', shard: number, secon
   assert.equal(r.status, 200);
 }
 
-/** Trims the source's data log and a bucket's index log: what happened before is in no log any more. */
-async function trimSourceLogs(p: Pair, shards: number, buckets: string[]): Promise<void> {
-  for (let i = 0; i < shards; i++) {
-    const head = (await call(p.east, 'GET', `/admin/log?info&type=data&id=${i}`, p.sys)).json<{ marker: string }>().marker;
-    if (head) assert.equal((await call(p.east, 'DELETE', `/admin/log?type=data&id=${i}&end-marker=${encodeURIComponent(head)}`, p.sys)).status, 200);
+/** Trims the source's data log (and metadata log) and a bucket's index log: what happened before is in no log any more. */
+async function trimSourceLogs(p: Pair, shards: number, buckets: string[], types: ('data' | 'metadata')[] = ['data']): Promise<void> {
+  for (const type of types) {
+    for (let i = 0; i < shards; i++) {
+      const head = (await call(p.east, 'GET', `/admin/log?info&type=${type}&id=${i}`, p.sys)).json<{ marker: string }>().marker;
+      if (head) assert.equal((await call(p.east, 'DELETE', `/admin/log?type=${type}&id=${i}&end-marker=${encodeURIComponent(head)}`, p.sys)).status, 200);
+    }
   }
   for (const b of buckets) {
     const inst = `${b}:${await instanceOf(p.east, p, b)}`;
@@ -166,6 +168,23 @@ describe('faithful copies (review findings)', () => {
     await equalZones(p, 'the busy shard was full-synced when its lock freed', 40_000);
     assert.match(daemon.output(), /locked by another agent/);
     await daemon.kill('SIGTERM');
+  });
+
+  it('9: status is not "caught up" for shards that were never synced, even with empty source logs', async () => {
+    p = await startPair({ mdShards: 2, dataShards: 2 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    assert.equal((await call(p.east, 'PUT', '/never', alice)).status, 200);
+    await put(p.east, alice, 'never', 'k', 'v');
+    await trimSourceLogs(p, 2, ['never'], ['data', 'metadata']);
+    const before = startProc(['status', '-c', p.configFile()]);
+    assert.equal(await before.exited, 1, before.output());
+    assert.match(before.output(), /never synced/);
+    assert.match(before.output(), /status: behind/);
+    const full = p.agent(['full-sync']);
+    assert.equal(await full.exited, 0, full.output());
+    const after = startProc(['status', '-c', p.configFile()]);
+    assert.equal(await after.exited, 0, after.output());
+    assert.match(after.output(), /status: caught up/);
   });
 
   it('11: a change inside the data-log window after a bucket\'s snapshot is synced after a full sync', async () => {

@@ -43,7 +43,7 @@ async function shardStatuses(ctx: SyncContext, type: LogType, now: number): Prom
 function summarize(list: ShardStatus[]): LogStatus {
   return {
     shards: list.length,
-    caught_up: list.filter((s) => !s.behind).length,
+    caught_up: list.filter((s) => !s.behind && s.marker !== '(none)').length,
     behind: list.filter((s) => s.behind).length,
     with_retries: list.filter((s) => s.retries.length > 0).length,
     no_bound: list.filter((s) => s.marker === '(none)').length,
@@ -81,14 +81,15 @@ export async function collectStatus(ctx: SyncContext, maxListed = 100): Promise<
     retry_items: retryItems,
     retries,
     behind_shards: behindShards,
-    caught_up: behindShards.length === 0 && retryItems === 0,
+    // No bound = never synced, whatever the source log holds (an empty or trimmed log says nothing).
+    caught_up: behindShards.length === 0 && retryItems === 0 && md.every((x) => x.marker !== '(none)') && data.every((x) => x.marker !== '(none)'),
   };
   if (!ctx.cfg.metadataOnly) report.data = summarize(data);
   return report;
 }
 
 function line(name: string, s: LogStatus): string {
-  return `${name}: ${s.shards} shards, ${s.caught_up} caught up, ${s.behind} behind, ${s.with_retries} with retries${s.no_bound ? ` (${s.no_bound} never synced)` : ''}`;
+  return `${name}: ${s.shards} shards, ${s.caught_up} caught up, ${s.behind} behind, ${s.with_retries} with retries${s.no_bound ? `, ${s.no_bound} never synced (no bound: run a full sync)` : ''}`;
 }
 
 export function formatStatus(r: StatusReport): string {
