@@ -7,10 +7,10 @@
  *   - file: one local JSON file, replaced atomically.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AdminApi, Bound, BoundType } from '../client/admin.js';
-import { NotFound } from '../client/errors.js';
+import { AgentError, NotFound } from '../client/errors.js';
 import type { S3Api } from '../client/s3.js';
 import { isStartMarker, laterMarker } from '../rgw/markers.js';
 
@@ -114,10 +114,14 @@ export class BucketBackend implements BoundBackend {
   }
 }
 
-/** All bounds in one local JSON file, rewritten with write-to-temp, fsync, rename. */
+/**
+ * All bounds in one local JSON file, rewritten with write-to-temp, fsync, rename. Reads answer
+ * what is on disk: a write that failed (disk full) fails alone, changes nothing that reads see,
+ * and the next write tries again with everything saved so far.
+ */
 export class FileBackend implements BoundBackend {
   readonly kind = 'file';
-  private readonly data: Record<string, Bound>;
+  private saved: Record<string, Bound>;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(readonly path: string) {
@@ -128,30 +132,39 @@ export class FileBackend implements BoundBackend {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       mkdirSync(dirname(path), { recursive: true });
     }
-    this.data = text ? (JSON.parse(text) as { bounds: Record<string, Bound> }).bounds : {};
+    this.saved = text ? (JSON.parse(text) as { bounds: Record<string, Bound> }).bounds : {};
   }
 
   async read(type: BoundType, entity: string): Promise<Bound | undefined> {
-    const b = this.data[`${type}/${entity}`];
+    const b = this.saved[`${type}/${entity}`];
     return b ? { marker: b.marker, items: [...b.items] } : undefined;
   }
 
   write(type: BoundType, entity: string, bound: Bound): Promise<void> {
-    this.data[`${type}/${entity}`] = { marker: bound.marker, items: [...bound.items] };
-    // Writes are serialized; each one persists everything written before it.
-    this.chain = this.chain.then(() => this.flush());
-    return this.chain;
+    // Serialized, and each write starts from what was saved, whether the one before it failed or not.
+    const run = this.chain.catch(() => undefined).then(async () => {
+      const next = { ...this.saved, [`${type}/${entity}`]: { marker: bound.marker, items: [...bound.items] } };
+      await this.flush(next);
+      this.saved = next;
+    });
+    this.chain = run;
+    return run;
   }
 
-  private async flush(): Promise<void> {
+  private async flush(bounds: Record<string, Bound>): Promise<void> {
     const tmp = `${this.path}.tmp`;
-    const fh = await open(tmp, 'w', 0o600);
     try {
-      await fh.writeFile(JSON.stringify({ bounds: this.data }));
-      await fh.sync();
-    } finally {
-      await fh.close();
+      const fh = await open(tmp, 'w', 0o600);
+      try {
+        await fh.writeFile(JSON.stringify({ bounds }));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.path);
+    } catch (e) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw new AgentError(`cannot save sync bounds to ${this.path}: ${(e as Error).message}`);
     }
-    await rename(tmp, this.path);
   }
 }
