@@ -6,7 +6,7 @@ import { createLogger, reopenLogFiles, type LogFormat } from './log.js';
 import { loadRealm, RealmError, type Realm } from './zone/realm.js';
 import { startZone, ZoneStartError, type RunningZone } from './zone/server.js';
 import { buildConfig, CONFIG_KEYS, ConfigError, readConfigFile, reloadConfig, type AgentConfig } from './config.js';
-import { createSyncContext, type SyncSetup } from './sync/setup.js';
+import { createReadContext, createSyncContext, type ReadSetup, type SyncSetup } from './sync/setup.js';
 import { Syncer } from './sync/incremental.js';
 import type { FullSyncSummary } from './sync/full.js';
 import { AgentError } from './client/errors.js';
@@ -263,9 +263,9 @@ async function runSync(a: Record<string, unknown> & { logLevel: string; logForma
 async function runStatus(a: Record<string, unknown> & { logLevel: string; logFormat?: LogFormat; json?: boolean }): Promise<void> {
   const cfg = loadAgentConfig(a);
   const log = createLogger({ level: a.logLevel === 'info' ? 'warn' : a.logLevel, format: a.logFormat, secrets: [cfg.srcSecretKey, cfg.destSecretKey] });
-  let setup: SyncSetup;
+  let setup: ReadSetup;
   try {
-    setup = await createSyncContext(cfg, log);
+    setup = await createReadContext(cfg, log);
   } catch (e) {
     if (e instanceof AgentError) fail(e.message);
     throw e;

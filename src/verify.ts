@@ -7,7 +7,7 @@
 import { AgentError } from './client/errors.js';
 import type { AgentConfig } from './config.js';
 import type { SyncLogger } from './sync/context.js';
-import { createSyncContext, type SyncSetup } from './sync/setup.js';
+import { createReadContext, type ReadSetup } from './sync/setup.js';
 import { compareZones, type Comparison } from './sync/compare.js';
 
 export const VERIFY_EQUAL = 0;
@@ -50,13 +50,12 @@ function plural(n: number, one: string, many = `${one}s`): string {
 }
 
 export async function runVerify(cfg: AgentConfig, o: VerifyOptions): Promise<number> {
-  let setup: SyncSetup | undefined;
+  let setup: ReadSetup | undefined;
   let zones: Pick<VerifyReport, 'source' | 'destination'> | undefined;
   try {
-    // createSyncContext announces "syncing ..." at info level; verify syncs nothing.
     // (A wrapper, not a spread: a winston logger's level methods live on its prototype.)
     const quiet: SyncLogger = { info: (m) => o.log.debug(m), debug: (m) => o.log.debug(m), warn: (m) => o.log.warn(m), error: (m) => o.log.error(m) };
-    setup = await createSyncContext(cfg, quiet);
+    setup = await createReadContext(cfg, quiet);
     const { ctx } = setup;
     zones = {
       source: { zone: ctx.zones.source.name, endpoint: ctx.zones.sourceEndpoint },

@@ -187,6 +187,25 @@ describe('faithful copies (review findings)', () => {
     assert.match(after.output(), /status: caught up/);
   });
 
+  it('read-only commands: status and verify send the destination nothing but GET and HEAD', async () => {
+    p = await startPair({ mdShards: 2, dataShards: 2 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    assert.equal((await call(p.east, 'PUT', '/ro-bucket', alice)).status, 200);
+    await put(p.east, alice, 'ro-bucket', 'k', 'v');
+    const full = p.agent(['full-sync']);
+    assert.equal(await full.exited, 0, full.output());
+    for (const extra of [{}, { state_store: 'bucket' }, { state_store: 'file', state_file: `${p.dir}/missing/state.json` }] as Record<string, string>[]) {
+      const since = Date.now();
+      for (const args of [['status'], ['status', '--json'], ['verify'], ['verify', '--json', '--acl']]) {
+        const run = startProc([...args, '-c', p.configFile(extra)]);
+        await run.exited;
+      }
+      const writes = p.proxy.seen.filter((x) => x.t >= since && x.method !== 'GET' && x.method !== 'HEAD');
+      assert.deepEqual(writes.map((x) => `${x.method} ${x.url}`), [], `no writes with ${JSON.stringify(extra)}`);
+    }
+    assert.equal((await import('node:fs')).existsSync(`${p.dir}/missing`), false, 'not even the state file\'s folder is created');
+  });
+
   it('11: a change inside the data-log window after a bucket\'s snapshot is synced after a full sync', async () => {
     p = await startPair({ mdShards: 2, dataShards: 2, dataLogWindow: 8 });
     const alice = await createUser(p.east, p.sys, 'alice');

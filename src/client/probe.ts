@@ -38,8 +38,14 @@ async function canLock(dst: AdminApi, type: LogType, zoneId: string, lockerId: s
   return true;
 }
 
+/** Whether the destination keeps /admin/replica_log: a GET, safe for read-only commands. */
+export function hasReplicaLog(dst: AdminApi): Promise<boolean> {
+  return exists(() => dst.client.request('GET', '/admin/replica_log', { query: [['bounds', undefined], ['type', 'metadata'], ['id', '0']], idempotent: true }));
+}
+
+/** Everything the sync commands need to know; takes and releases a probe lock, so never for read-only commands. */
 export async function probeCapabilities(dst: AdminApi, zoneId: string, lockerId: string): Promise<Capabilities> {
-  const replicaLog = await exists(() => dst.client.request('GET', '/admin/replica_log', { query: [['bounds', undefined], ['type', 'metadata'], ['id', '0']], idempotent: true }));
+  const replicaLog = await hasReplicaLog(dst);
   const opState = await exists(() => dst.client.request('GET', '/admin/opstate', { query: [['client-id', 'rgw-agent-probe'], ['op-id', 'probe'], ['object', 'probe/probe']] }));
   const dataLogLocks = await canLock(dst, 'data', zoneId, lockerId);
   const metadataLogLocks = await canLock(dst, 'metadata', zoneId, lockerId);

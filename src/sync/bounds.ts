@@ -124,13 +124,14 @@ export class FileBackend implements BoundBackend {
   private saved: Record<string, Bound>;
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(readonly path: string) {
+  /** `readOnly`: for status and verify, which must not even create the file's folder. */
+  constructor(readonly path: string, private readonly o: { readOnly?: boolean } = {}) {
     let text: string | undefined;
     try {
       text = readFileSync(path, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      mkdirSync(dirname(path), { recursive: true });
+      if (!o.readOnly) mkdirSync(dirname(path), { recursive: true });
     }
     this.saved = text ? (JSON.parse(text) as { bounds: Record<string, Bound> }).bounds : {};
   }
@@ -141,6 +142,7 @@ export class FileBackend implements BoundBackend {
   }
 
   write(type: BoundType, entity: string, bound: Bound): Promise<void> {
+    if (this.o.readOnly) return Promise.reject(new AgentError(`the state file ${this.path} was opened read-only`));
     // Serialized, and each write starts from what was saved, whether the one before it failed or not.
     const run = this.chain.catch(() => undefined).then(async () => {
       const next = { ...this.saved, [`${type}/${entity}`]: { marker: bound.marker, items: [...bound.items] } };

@@ -3,17 +3,32 @@ import { AdminApi } from '../client/admin.js';
 import { ZoneClient } from '../client/http.js';
 import { S3Api } from '../client/s3.js';
 import { parseRegionMap, resolveAcrossClusters, resolveZones, sameEndpoint, type ResolvedZones } from '../client/zonemap.js';
-import { probeCapabilities } from '../client/probe.js';
+import { hasReplicaLog, probeCapabilities } from '../client/probe.js';
 import { Transfer } from '../client/transfer.js';
 import { AgentError } from '../client/errors.js';
 import type { AgentConfig } from '../config.js';
-import { BucketBackend, FileBackend, MonotonicBounds, ReplicaLogBackend } from './bounds.js';
+import { BucketBackend, FileBackend, MonotonicBounds, ReplicaLogBackend, type BoundBackend, type BoundStore } from './bounds.js';
 import { agentIdentity, newStats, type SyncContext, type SyncLogger } from './context.js';
 import { RetryBackoff } from '../worker/retry.js';
 
 export interface SyncSetup { ctx: SyncContext; close(): Promise<void> }
 
-export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop: AbortSignal = new AbortController().signal): Promise<SyncSetup> {
+/** What read-only commands (status, verify) get: clients, zones and a bound store to read. Nothing that writes. */
+export interface ReadContext {
+  cfg: AgentConfig;
+  src: AdminApi;
+  dst: AdminApi;
+  srcS3: S3Api;
+  dstS3: S3Api;
+  zones: ResolvedZones;
+  bounds: BoundStore;
+}
+export interface ReadSetup { ctx: ReadContext; close(): Promise<void> }
+
+interface Connection { src: ZoneClient; dst: ZoneClient; zones: ResolvedZones; lockerId: string; nextOpId: () => string }
+
+/** Clients for both zones and the zones resolved from the region map: GETs only. */
+async function connect(cfg: AgentConfig, log: SyncLogger): Promise<Connection> {
   const objectTimeoutMs = cfg.objectSyncTimeout * 1000;
   const { lockerId, nextOpId } = agentIdentity();
   const userAgent = `rgw-agent (${lockerId})`;
@@ -21,27 +36,59 @@ export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop:
   // never a signature or key.
   const onRequest = (endpoint: string) => (i: { method: string; path: string; status?: number; attempt: number; ms: number; error?: string }) =>
     log.debug(`${i.method} ${endpoint}${i.path} -> ${i.status ?? i.error} in ${i.ms}ms${i.attempt > 1 ? ` (attempt ${i.attempt})` : ''}`);
-  const dstClient = new ZoneClient({
-    endpoint: cfg.destination, credentials: { accessKey: cfg.destAccessKey, secretKey: cfg.destSecretKey }, signature: cfg.signature,
-    bodyTimeoutMs: objectTimeoutMs, connections: Math.max(8, cfg.numWorkers * cfg.objectConcurrency), userAgent, onRequest: onRequest(cfg.destination),
-  });
-  const dst = new AdminApi(dstClient);
-  const srcClientFor = (endpoint: string) => new ZoneClient({
-    endpoint, credentials: { accessKey: cfg.srcAccessKey, secretKey: cfg.srcSecretKey }, signature: cfg.signature,
+  const clientFor = (endpoint: string, accessKey: string, secretKey: string) => new ZoneClient({
+    endpoint, credentials: { accessKey, secretKey }, signature: cfg.signature,
     bodyTimeoutMs: objectTimeoutMs, connections: Math.max(8, cfg.numWorkers * cfg.objectConcurrency), userAgent, onRequest: onRequest(endpoint),
   });
-  let srcClient: ZoneClient | undefined;
+  const dst = clientFor(cfg.destination, cfg.destAccessKey, cfg.destSecretKey);
+  let src: ZoneClient | undefined;
   try {
-    const destMap = parseRegionMap(await dst.regionMap());
+    const destMap = parseRegionMap(await new AdminApi(dst).regionMap());
     let zones: ResolvedZones;
     if (cfg.source && !destMap.some((g) => g.zones.some((z) => z.endpoints.some((e) => sameEndpoint(e, cfg.source!))))) {
       // Another cluster: the source is described by its own region map.
-      srcClient = srcClientFor(cfg.source);
-      zones = resolveAcrossClusters(destMap, parseRegionMap(await new AdminApi(srcClient).regionMap()), { destination: cfg.destination, source: cfg.source, metadataOnly: cfg.metadataOnly });
+      src = clientFor(cfg.source, cfg.srcAccessKey, cfg.srcSecretKey);
+      zones = resolveAcrossClusters(destMap, parseRegionMap(await new AdminApi(src).regionMap()), { destination: cfg.destination, source: cfg.source, metadataOnly: cfg.metadataOnly });
     } else {
       zones = resolveZones(destMap, { destination: cfg.destination, source: cfg.source, srcZone: cfg.srcZone, metadataOnly: cfg.metadataOnly });
-      srcClient = srcClientFor(zones.sourceEndpoint);
+      src = clientFor(zones.sourceEndpoint, cfg.srcAccessKey, cfg.srcSecretKey);
     }
+    return { src, dst, zones, lockerId, nextOpId };
+  } catch (e) {
+    await Promise.all([dst.close(), src?.close()]);
+    throw e;
+  }
+}
+
+function backendFor(kind: 'replica-log' | 'bucket' | 'file', cfg: AgentConfig, dst: AdminApi, dstS3: S3Api, readOnly: boolean): BoundBackend {
+  return kind === 'replica-log' ? new ReplicaLogBackend(dst)
+    : kind === 'bucket' ? new BucketBackend(dstS3, cfg.stateBucket)
+      : new FileBackend(cfg.stateFile!, { readOnly });
+}
+
+/** For status and verify: zones, clients and the bound store, found without a single write. */
+export async function createReadContext(cfg: AgentConfig, log: SyncLogger): Promise<ReadSetup> {
+  const c = await connect(cfg, log);
+  const close = async () => { await Promise.all([c.src.close(), c.dst.close()]); };
+  try {
+    const dst = new AdminApi(c.dst);
+    const dstS3 = new S3Api(c.dst);
+    const kind = cfg.stateStore !== 'auto' ? cfg.stateStore : cfg.stateFile ? 'file' : await hasReplicaLog(dst) ? 'replica-log' : 'bucket';
+    const ctx: ReadContext = { cfg, src: new AdminApi(c.src), dst, srcS3: new S3Api(c.src), dstS3, zones: c.zones, bounds: new MonotonicBounds(backendFor(kind, cfg, dst, dstS3, true)) };
+    return { ctx, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop: AbortSignal = new AbortController().signal): Promise<SyncSetup> {
+  const c = await connect(cfg, log);
+  const { zones, lockerId, nextOpId } = c;
+  const srcClient = c.src;
+  const dstClient = c.dst;
+  const dst = new AdminApi(dstClient);
+  try {
     const caps = await probeCapabilities(dst, zones.destination.id, lockerId);
     const yes = (b: boolean) => (b ? 'available' : 'not available');
     log.info(`destination capability replica_log: ${yes(caps.replicaLog)}`);
@@ -53,9 +100,7 @@ export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop:
     const storeKind = cfg.stateStore !== 'auto' ? cfg.stateStore : cfg.stateFile ? 'file' : caps.replicaLog ? 'replica-log' : 'bucket';
     if (storeKind === 'replica-log' && !caps.replicaLog) throw new AgentError(`state_store replica-log: the destination has no /admin/replica_log (405); use state_store bucket or file`);
     const dstS3 = new S3Api(dstClient);
-    const backend = storeKind === 'replica-log' ? new ReplicaLogBackend(dst)
-      : storeKind === 'bucket' ? new BucketBackend(dstS3, cfg.stateBucket)
-        : new FileBackend(cfg.stateFile!);
+    const backend = backendFor(storeKind, cfg, dst, dstS3, false);
     const copyMode = cfg.copyMode !== 'auto' ? cfg.copyMode : caps.remoteCopy ? 'remote' : 'stream';
     if (copyMode === 'remote' && !caps.remoteCopy) log.warn('copy_mode remote was asked for, but the destination does not look like it supports remote copy');
     log.info(`using state store ${storeKind}${storeKind === 'bucket' ? ` (bucket ${cfg.stateBucket} on the destination)` : storeKind === 'file' ? ` (${cfg.stateFile})` : ''}, copy mode ${copyMode}`);
@@ -67,14 +112,13 @@ export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop:
     const ctx: SyncContext = {
       cfg, src: new AdminApi(srcClient), dst, srcS3: new S3Api(srcClient), dstS3, zones,
       bounds: new MonotonicBounds(backend), log, stats: newStats(), backoff: new RetryBackoff(), lockerId, nextOpId, clientId: 'rgw-agent', stop,
-      copyMode, transfer: new Transfer(srcClient, dstClient, cfg.multipartThreshold, objectTimeoutMs), owners: new Map(),
+      copyMode, transfer: new Transfer(srcClient, dstClient, cfg.multipartThreshold, cfg.objectSyncTimeout * 1000), owners: new Map(),
       dataShards: cfg.shards ? new Set(cfg.shards) : undefined, dataLocks: caps.dataLogLocks,
     };
     log.info(`syncing ${zones.source.name} (${zones.sourceEndpoint}) -> ${zones.destination.name} (${cfg.destination}) in zonegroup ${zones.zonegroup.name}${cfg.metadataOnly ? ', metadata only' : ''}; locker ${lockerId}`);
-    const src = srcClient;
-    return { ctx, close: async () => { await Promise.all([src.close(), dstClient.close()]); } };
+    return { ctx, close: async () => { await Promise.all([srcClient.close(), dstClient.close()]); } };
   } catch (e) {
-    await Promise.all([dstClient.close(), srcClient?.close()]);
+    await Promise.all([dstClient.close(), srcClient.close()]);
     throw e;
   }
 }

@@ -4,7 +4,7 @@
  * the retry items still owed (down to objects, through the bucket-instance bounds).
  */
 import type { DataLogEntry, LogType, MdLogEntry } from '../client/admin.js';
-import type { SyncContext } from './context.js';
+import type { ReadContext } from './setup.js';
 import { forEachLimit } from '../worker/pool.js';
 
 export interface ShardStatus { shard: number; marker: string; head: string; behind: boolean; retries: string[]; oldestUnsyncedAgeSeconds: number | null }
@@ -21,7 +21,7 @@ export interface StatusReport {
   caught_up: boolean;
 }
 
-async function shardStatuses(ctx: SyncContext, type: LogType, now: number): Promise<ShardStatus[]> {
+async function shardStatuses(ctx: ReadContext, type: LogType, now: number): Promise<ShardStatus[]> {
   const n = await ctx.src.shardCount(type);
   const out: ShardStatus[] = new Array(n);
   await forEachLimit([...Array(n).keys()], 16, async (shard) => {
@@ -50,7 +50,7 @@ function summarize(list: ShardStatus[]): LogStatus {
   };
 }
 
-export async function collectStatus(ctx: SyncContext, maxListed = 100): Promise<StatusReport> {
+export async function collectStatus(ctx: ReadContext, maxListed = 100): Promise<StatusReport> {
   const now = Date.now();
   const md = await shardStatuses(ctx, 'metadata', now);
   const data = ctx.cfg.metadataOnly ? [] : await shardStatuses(ctx, 'data', now);
