@@ -53,6 +53,10 @@ export class AgentMetrics {
     );
     const self = this;
     new Gauge({
+      name: 'rgw_agent_versioned_source_buckets', help: 'Versioned source buckets seen: only their current versions are synced (versioned sync is not supported yet)', registers: r,
+      collect() { if (self.syncer) this.set(self.syncer.ctx.versioning.count); },
+    });
+    new Gauge({
       name: 'rgw_agent_retry_items_pending', help: 'Retry items owed by metadata and data shards', registers: r,
       collect() { if (self.syncer) this.set(self.syncer.pendingRetries); },
     });

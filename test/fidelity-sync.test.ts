@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { call } from './helpers/http.js';
 import { createUser, del, objPath, put, startPair, zoneState, type Creds, type Pair } from './helpers/pair.js';
 import { startProc, until } from './helpers/procs.js';
+import { freePort } from './helpers/realm.js';
 import { dataShard } from '../src/rgw/shard.js';
 import { mdlogShard } from '../src/sync/metadata.js';
 
@@ -204,6 +205,32 @@ describe('faithful copies (review findings)', () => {
       assert.deepEqual(writes.map((x) => `${x.method} ${x.url}`), [], `no writes with ${JSON.stringify(extra)}`);
     }
     assert.equal((await import('node:fs')).existsSync(`${p.dir}/missing`), false, 'not even the state file\'s folder is created');
+  });
+
+  it('20: a versioned source bucket is reported (warning, status line, metric), never silently synced as current versions only', async () => {
+    p = await startPair({ mdShards: 2, dataShards: 2 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    assert.equal((await call(p.east, 'PUT', '/vers-bucket', alice)).status, 200);
+    // The source's instance says "versioned", as RGW's bucket_info flags do (0x2).
+    const id = await instanceOf(p.east, p, 'vers-bucket');
+    const key = `/admin/metadata/bucket.instance?key=${encodeURIComponent(`vers-bucket:${id}`)}`;
+    const doc = (await call(p.east, 'GET', key, p.sys)).json<{ data: { bucket_info: { flags: number } } }>();
+    doc.data.bucket_info.flags = 2;
+    assert.equal((await call(p.east, 'PUT', key, p.sys, { body: JSON.stringify(doc) })).status, 200);
+    await put(p.east, alice, 'vers-bucket', 'k', 'v');
+    const port = await freePort();
+    const daemon = p.agent(['sync'], { metrics_port: port });
+    await daemon.waitFor('bucket vers-bucket is versioned on the source', 30_000);
+    const metrics = await until('the metric', async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined);
+      const text = r ? await r.text() : '';
+      return /rgw_agent_versioned_source_buckets 1/.test(text) ? text : undefined;
+    });
+    assert.match(metrics, /rgw_agent_versioned_source_buckets 1/);
+    const status = startProc(['status', '-c', p.configFile()]);
+    await status.exited;
+    assert.match(status.output(), /warning: bucket vers-bucket is versioned on the source/);
+    await daemon.kill('SIGTERM');
   });
 
   it('11: a change inside the data-log window after a bucket\'s snapshot is synced after a full sync', async () => {

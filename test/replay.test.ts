@@ -122,3 +122,14 @@ describe('markers', () => {
     assert.equal(bucketIndexShard('anything', 1), 0);
   });
 });
+
+describe('tenants', () => {
+  it('17: a tenant\'s bucket ("tenant/bucket" in metadata) is addressed as "tenant:bucket" in S3', async () => {
+    const { s3BucketSegment } = await import('../src/rgw/tenant.js');
+    const { objectPath } = await import('../src/client/s3.js');
+    assert.equal(s3BucketSegment('plain'), 'plain');
+    assert.equal(s3BucketSegment('acme/photos'), 'acme:photos');
+    assert.equal(objectPath('acme/photos', 'a b/c'), '/acme:photos/a%20b/c');
+    assert.equal(objectPath('photos', 'k'), '/photos/k');
+  });
+});

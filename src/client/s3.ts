@@ -2,6 +2,7 @@
 import { XMLParser } from 'fast-xml-parser';
 import type { ZoneClient } from './http.js';
 import { s3Encode } from '../rgw/sign.js';
+import { s3BucketSegment } from '../rgw/tenant.js';
 import { HttpError, NotFound, NotModified } from './errors.js';
 import { attrsFromHeaders, canonicalTags, SOURCE_ETAG_META, tagCountFromHeaders, type Acl, type Grant, type ObjectAttrs } from '../rgw/attrs.js';
 
@@ -52,7 +53,7 @@ export function parseAcl(body: string): Acl {
 }
 
 export function objectPath(bucket: string, key: string): string {
-  return `/${s3Encode(bucket, false)}/${s3Encode(key, true)}`;
+  return `/${s3BucketSegment(bucket)}/${s3Encode(key, true)}`;
 }
 
 export type CopyOutcome = 'copied' | 'not-modified' | 'source-missing';
@@ -67,7 +68,7 @@ export class S3Api {
     const q: [string, string | undefined][] = [['max-keys', String(max)], ['encoding-type', 'url']];
     if (marker) q.push(['marker', marker]);
     if (prefix) q.push(['prefix', prefix]);
-    const r = await this.client.request('GET', `/${s3Encode(bucket, false)}`, { query: q });
+    const r = await this.client.request('GET', `/${s3BucketSegment(bucket)}`, { query: q });
     const doc = parser.parse(r.body.toString('utf8')) as { ListBucketResult?: { IsTruncated?: string; NextMarker?: string; EncodingType?: string; Contents?: { Key: string; ETag: string; Size: string }[] } };
     const res = doc.ListBucketResult ?? {};
     // A gateway that ignores encoding-type answers plain keys and says nothing about encoding.
@@ -101,7 +102,7 @@ export class S3Api {
     try {
       const r = await this.client.request('PUT', objectPath(bucket, key), {
         query: [['rgwx-source-zone', sourceZone], ['rgwx-client-id', clientId], ['rgwx-op-id', opId], ['rgwx-copy-if-newer', 'true']],
-        headers: { 'x-amz-copy-source': `${s3Encode(bucket, false)}/${s3Encode(key, true)}` },
+        headers: { 'x-amz-copy-source': `${s3BucketSegment(bucket)}/${s3Encode(key, true)}` },
         headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs,
         // One attempt: a copy that failed or timed out is checked against op state and otherwise
         // becomes a retry item with its own backoff, instead of multiplying the object deadline.
@@ -176,7 +177,7 @@ export class S3Api {
 
   /** Creates a bucket owned by the caller; an existing bucket of the caller's is fine. */
   async createBucket(bucket: string): Promise<void> {
-    await this.client.request('PUT', `/${s3Encode(bucket, false)}`, { accept: [409] });
+    await this.client.request('PUT', `/${s3BucketSegment(bucket)}`, { accept: [409] });
   }
 
   async deleteObject(bucket: string, key: string): Promise<void> {

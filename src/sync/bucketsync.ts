@@ -95,6 +95,7 @@ export async function syncInstance(ctx: SyncContext, inst: InstanceName, lock: S
     ctx.log.debug(`bucket instance ${inst.name} is no longer current on the source: nothing to copy`);
     return { status: 'done', marker: '', pending: 0, unsettled: false };
   }
+  await ctx.versioning.check(inst.bucket, `${inst.bucket}:${inst.id}`);
   return runShard(ctx, bucketIndexLog(ctx, inst), lock);
 }
 
@@ -111,6 +112,7 @@ export async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: Sha
   const inst: InstanceName = { bucket, id, name: `${bucket}:${id}` };
   // Objects go only into this instance on the destination.
   await ensureInstance(ctx, inst);
+  await ctx.versioning.check(bucket, inst.name);
   // Snapshot before listing: whatever changes while we list is replayed from the bucket-index log.
   const snap = await ctx.src.bilogMaxMarker(inst.name);
   const failed = new Set<string>();

@@ -8,6 +8,7 @@ import type { ResolvedZones } from '../client/zonemap.js';
 import type { AgentConfig } from '../config.js';
 import type { BoundStore } from './bounds.js';
 import { RetryBackoff } from '../worker/retry.js';
+import type { VersioningWatch } from './versioning.js';
 
 export interface SyncLogger {
   info(msg: string): void;
@@ -77,6 +78,8 @@ export interface SyncContext {
   dataShards?: Set<number>;
   /** Data-log shards can be locked on the destination (not on Pacific). */
   dataLocks: boolean;
+  /** Versioned source buckets, warned about once each. */
+  versioning: VersioningWatch;
 }
 
 export function agentIdentity(): { lockerId: string; nextOpId: () => string } {

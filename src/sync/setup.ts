@@ -10,6 +10,7 @@ import type { AgentConfig } from '../config.js';
 import { BucketBackend, FileBackend, MonotonicBounds, ReplicaLogBackend, type BoundBackend, type BoundStore } from './bounds.js';
 import { agentIdentity, newStats, type SyncContext, type SyncLogger } from './context.js';
 import { RetryBackoff } from '../worker/retry.js';
+import { VersioningWatch } from './versioning.js';
 
 export interface SyncSetup { ctx: SyncContext; close(): Promise<void> }
 
@@ -109,11 +110,13 @@ export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop:
         ? `data-log locks are not available: this agent syncs data shards ${cfg.shards.length === 1 ? cfg.shards[0] : `${cfg.shards[0]}..${cfg.shards.at(-1)} (${cfg.shards.length})`} only; give other agents disjoint shards`
         : 'data-log locks are not available on the destination: run one agent per destination, or split data shards between agents with --shards');
     }
+    const src = new AdminApi(srcClient);
     const ctx: SyncContext = {
-      cfg, src: new AdminApi(srcClient), dst, srcS3: new S3Api(srcClient), dstS3, zones,
+      cfg, src, dst, srcS3: new S3Api(srcClient), dstS3, zones,
       bounds: new MonotonicBounds(backend), log, stats: newStats(), backoff: new RetryBackoff(), lockerId, nextOpId, clientId: 'rgw-agent', stop,
       copyMode, transfer: new Transfer(srcClient, dstClient, cfg.multipartThreshold, cfg.objectSyncTimeout * 1000), owners: new Map(),
       dataShards: cfg.shards ? new Set(cfg.shards) : undefined, dataLocks: caps.dataLogLocks,
+      versioning: new VersioningWatch((instance) => src.getMetadata('bucket.instance', instance), (m) => log.warn(m)),
     };
     log.info(`syncing ${zones.source.name} (${zones.sourceEndpoint}) -> ${zones.destination.name} (${cfg.destination}) in zonegroup ${zones.zonegroup.name}${cfg.metadataOnly ? ', metadata only' : ''}; locker ${lockerId}`);
     return { ctx, close: async () => { await Promise.all([srcClient.close(), dstClient.close()]); } };

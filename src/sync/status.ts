@@ -6,6 +6,7 @@
 import type { DataLogEntry, LogType, MdLogEntry } from '../client/admin.js';
 import type { ReadContext } from './setup.js';
 import { forEachLimit } from '../worker/pool.js';
+import { isVersionedInstance, versionedNote } from './versioning.js';
 
 export interface ShardStatus { shard: number; marker: string; head: string; behind: boolean; retries: string[]; oldestUnsyncedAgeSeconds: number | null }
 export interface LogStatus { shards: number; caught_up: number; behind: number; with_retries: number; no_bound: number }
@@ -18,7 +19,28 @@ export interface StatusReport {
   retry_items: number;
   retries: { type: string; entity: string; name: string }[];
   behind_shards: { type: LogType; shard: number; age_seconds: number | null }[];
+  /** Versioned source buckets: only their current versions are synced. */
+  versioned_buckets: string[];
   caught_up: boolean;
+}
+
+/** Source buckets whose current instance holds versions (two metadata GETs a bucket). */
+async function versionedBuckets(ctx: ReadContext): Promise<string[]> {
+  const out: string[] = [];
+  const buckets: string[] = [];
+  for await (const b of ctx.src.metadataKeys('bucket')) buckets.push(b);
+  await forEachLimit(buckets, 16, async (b) => {
+    const id = await currentInstanceOf(ctx, b);
+    if (!id) return;
+    const doc = await ctx.src.getMetadata('bucket.instance', `${b}:${id}`);
+    if (doc && isVersionedInstance(JSON.parse(doc.toString('utf8')))) out.push(b);
+  });
+  return out.sort();
+}
+
+async function currentInstanceOf(ctx: ReadContext, bucket: string): Promise<string | undefined> {
+  const doc = await ctx.src.getMetadata('bucket', bucket);
+  return doc ? (JSON.parse(doc.toString('utf8')) as { data?: { bucket?: { bucket_id?: string } } }).data?.bucket?.bucket_id : undefined;
 }
 
 async function shardStatuses(ctx: ReadContext, type: LogType, now: number): Promise<ShardStatus[]> {
@@ -81,6 +103,7 @@ export async function collectStatus(ctx: ReadContext, maxListed = 100): Promise<
     retry_items: retryItems,
     retries,
     behind_shards: behindShards,
+    versioned_buckets: ctx.cfg.metadataOnly ? [] : await versionedBuckets(ctx),
     // No bound = never synced, whatever the source log holds (an empty or trimmed log says nothing).
     caught_up: behindShards.length === 0 && retryItems === 0 && md.every((x) => x.marker !== '(none)') && data.every((x) => x.marker !== '(none)'),
   };
@@ -104,6 +127,7 @@ export function formatStatus(r: StatusReport): string {
   for (const x of r.retries) out.push(`                  ${x.type} ${x.entity}: ${x.name}`);
   if (r.retry_items > r.retries.length) out.push(`                  ... and ${r.retry_items - r.retries.length} more`);
   for (const b of r.behind_shards.slice(0, 20)) out.push(`          behind: ${b.type} shard ${b.shard}${b.age_seconds === null ? '' : ` (oldest change ${b.age_seconds.toFixed(0)}s ago)`}`);
+  for (const b of r.versioned_buckets) out.push(`         warning: ${versionedNote(b)}`);
   out.push(`          status: ${r.caught_up ? 'caught up' : 'behind'}`);
   return out.join('\n');
 }

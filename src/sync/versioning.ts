@@ -1,0 +1,48 @@
+/**
+ * Versioned buckets are not synced version by version yet: until they are, the agent must say so
+ * for every versioned source bucket (a warning, a status line, a metric) instead of silently
+ * copying current versions only.
+ */
+
+/** RGW bucket_info flags: versioning enabled, and suspended (which still keeps older versions). */
+const BUCKET_VERSIONED = 0x2;
+const BUCKET_VERSIONS_SUSPENDED = 0x4;
+
+/** Whether a bucket-instance metadata document describes a bucket that holds versions. */
+export function isVersionedInstance(doc: unknown): boolean {
+  const flags = (doc as { data?: { bucket_info?: { flags?: unknown } } } | undefined)?.data?.bucket_info?.flags;
+  return typeof flags === 'number' && (flags & (BUCKET_VERSIONED | BUCKET_VERSIONS_SUSPENDED)) !== 0;
+}
+
+export function versionedNote(bucket: string): string {
+  return `bucket ${bucket} is versioned on the source: only its current versions are synced (versioned sync is not supported yet)`;
+}
+
+const RECHECK_MS = 60_000;
+
+/** Checks source bucket instances at most once a minute each; warns once per bucket. */
+export class VersioningWatch {
+  private readonly checked = new Map<string, { atMs: number; versioned: boolean }>();
+  private readonly warned = new Set<string>();
+
+  constructor(private readonly readInstance: (instance: string) => Promise<Buffer | undefined>, private readonly warn: (msg: string) => void) {}
+
+  async check(bucket: string, instance: string): Promise<boolean> {
+    const known = this.checked.get(instance);
+    if (known && Date.now() - known.atMs < RECHECK_MS) return known.versioned;
+    const doc = await this.readInstance(instance);
+    const versioned = doc !== undefined && isVersionedInstance(JSON.parse(doc.toString('utf8')));
+    this.checked.set(instance, { atMs: Date.now(), versioned });
+    if (versioned && !this.warned.has(bucket)) {
+      this.warned.add(bucket);
+      this.warn(versionedNote(bucket));
+    }
+    if (!versioned) this.warned.delete(bucket);
+    return versioned;
+  }
+
+  /** Versioned source buckets seen (for the metric). */
+  get count(): number {
+    return this.warned.size;
+  }
+}
