@@ -4,7 +4,10 @@ import type { ZoneClient } from './http.js';
 import { s3Encode } from '../rgw/sign.js';
 import { s3BucketSegment } from '../rgw/tenant.js';
 import { HttpError, NotFound, NotModified } from './errors.js';
-import { attrsFromHeaders, canonicalTags, SOURCE_ETAG_META, tagCountFromHeaders, type Acl, type Grant, type ObjectAttrs } from '../rgw/attrs.js';
+import { attrsFromHeaders, SOURCE_ETAG_META, tagCountFromHeaders, type Acl, type ObjectAttrs } from '../rgw/attrs.js';
+import { parseAcl, parseTagging } from '../rgw/attrxml.js';
+
+export { parseAcl, parseTagging };
 
 export interface ListedObject { key: string; etag: string; size: number }
 export interface ObjectPage { objects: ListedObject[]; truncated: boolean; next?: string }
@@ -27,30 +30,6 @@ export function isUnsupported(e: unknown): boolean {
 
 // trimValues: false keeps keys with leading/trailing whitespace exact (and markers built from them).
 const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, trimValues: false, isArray: (name) => name === 'Contents' || name === 'CommonPrefixes' });
-const subParser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, trimValues: false, removeNSPrefix: true, isArray: (name) => name === 'Tag' || name === 'Grant' });
-
-/** A GetObjectTagging answer in canonical form (see canonicalTags). */
-export function parseTagging(body: string): string {
-  const doc = subParser.parse(body) as { Tagging?: { TagSet?: { Tag?: { Key?: unknown; Value?: unknown }[] } | '' } };
-  const set = doc.Tagging?.TagSet;
-  const tags = (typeof set === 'object' ? set.Tag ?? [] : []).map((t): [string, string] => [String(t.Key ?? ''), String(t.Value ?? '')]);
-  return canonicalTags(tags);
-}
-
-/** A GetObjectAcl answer: owner and grants with grantees as "id:", "uri:" or "email:". */
-export function parseAcl(body: string): Acl {
-  type G = { Grantee?: { ID?: unknown; URI?: unknown; EmailAddress?: unknown }; Permission?: unknown };
-  const doc = subParser.parse(body) as { AccessControlPolicy?: { Owner?: { ID?: unknown }; AccessControlList?: { Grant?: G[] } | '' } };
-  const p = doc.AccessControlPolicy ?? {};
-  const list = typeof p.AccessControlList === 'object' ? p.AccessControlList.Grant ?? [] : [];
-  const grants: Grant[] = [];
-  for (const g of list) {
-    const who = g.Grantee ?? {};
-    const grantee = who.ID !== undefined ? `id:${String(who.ID)}` : who.URI !== undefined ? `uri:${String(who.URI)}` : who.EmailAddress !== undefined ? `email:${String(who.EmailAddress)}` : undefined;
-    if (grantee && g.Permission !== undefined) grants.push({ grantee, permission: String(g.Permission) });
-  }
-  return { owner: String(p.Owner?.ID ?? ''), grants };
-}
 
 export function objectPath(bucket: string, key: string): string {
   return `/${s3BucketSegment(bucket)}/${s3Encode(key, true)}`;

@@ -12,7 +12,10 @@ import { parseCopySource, userMetadata } from './objectattrs.js';
 import { copyObjectResult } from './s3xml.js';
 import { usFromSecFrac } from './clock.js';
 import { s3Encode, signRequest } from '../rgw/sign.js';
-import type { BucketRow } from './store.js';
+import type { BucketRow, ObjectRow } from './store.js';
+import { attrsDifferences, attrsFromHeaders, DEFAULT_STORAGE_CLASS, REPLICATED_HEADERS, tagCountFromHeaders, type ObjectAttrs } from '../rgw/attrs.js';
+import { parseAcl, parseTagging } from '../rgw/attrxml.js';
+import { parseStoredAttrs, type StoredAttrs } from './objectattrs.js';
 
 const FETCH_HEADERS_TIMEOUT_MS = 30_000;
 const FETCH_BODY_TIMEOUT_MS = 60_000;
@@ -74,18 +77,32 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
   }
 
   const srcMtime = sourceMtimeUs(rh);
-  if (ifNewer && srcMtime !== undefined) {
-    const local = zc.store.getObject(dest.instance, key);
-    // Last-Modified has whole seconds: a same-second overwrite looks "not newer", so without the
-    // source's sub-second mtime (Rgwx-Mtime; Ceph does not send it) the ETag must match too.
-    const precise = headerValue(rh, 'rgwx-mtime') !== undefined;
-    const srcEtag = (headerValue(rh, 'etag') ?? '').replace(/"/g, '');
-    if (local && local.mtime_us >= srcMtime && (precise || local.etag === srcEtag)) {
-      await resp.body.dump();
-      setState('complete');
-      ctx.res.writeHead(304, { 'Content-Length': 0 });
-      return void ctx.res.end();
-    }
+  const srcEtag = (headerValue(rh, 'etag') ?? '').replace(/"/g, '');
+  let pulled: PulledAttrs;
+  try {
+    pulled = await sourceAttrs(zone.endpoint, src, rh, { accessKey: su.accessKey, secretKey: su.secretKey });
+  } catch (e) {
+    await resp.body.dump();
+    setState('error');
+    throw new HttpError(503, 'ServiceUnavailable', `cannot read the attributes of ${src.bucket}/${src.key} from ${zoneName}: ${(e as Error).message}`);
+  }
+  // Last-Modified has whole seconds: without the source's sub-second mtime (Rgwx-Mtime; Ceph does
+  // not send it) a same-second overwrite looks "not newer", so only an identical object is kept.
+  const precise = headerValue(rh, 'rgwx-mtime') !== undefined;
+  const keepLocal = (local: ObjectRow): boolean => {
+    if (!ifNewer || srcMtime === undefined || local.mtime_us < srcMtime) return false;
+    const same = local.etag === srcEtag && attrsDifferences(pulled.attrs, rowAttrs(local), { storageClass: true }).length === 0;
+    return precise ? local.mtime_us > srcMtime || same : same;
+  };
+  const notModified = (): void => {
+    setState('complete');
+    ctx.res.writeHead(304, { 'Content-Length': 0 });
+    ctx.res.end();
+  };
+  const early = zc.store.getObject(dest.instance, key);
+  if (early && keepLocal(early)) {
+    await resp.body.dump();
+    return notModified();
   }
 
   const length = headerValue(rh, 'content-length');
@@ -105,19 +122,68 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
   }
   let result;
   try {
+    // Decided again when the copy commits: a newer version may have arrived while this one streamed.
     result = zc.store.commitObject(dest, {
       key, size: written.size, etag: etag || written.md5, file: written.file,
       content_type: headerValue(rh, 'content-type') ?? 'binary/octet-stream',
       meta: JSON.stringify(userMetadata(rh as Record<string, string | string[] | undefined>)),
       mtime_us: srcMtime,
-    });
+      attrs: JSON.stringify(pulled.stored),
+    }, keepLocal);
   } catch (e) {
     await zc.files.remove(written.file);
     setState('error');
     throw e;
   }
+  if (result.skipped) {
+    await zc.files.remove(written.file);
+    return notModified();
+  }
   await zc.files.remove(result.replaced);
   setState('complete');
   // The size lets an agent count bytes synced without a HEAD per object.
   sendXml(ctx.res, 200, copyObjectResult(etag || written.md5, result.mtime_us), { 'Rgwx-Object-Size': written.size });
+}
+
+interface PulledAttrs { attrs: ObjectAttrs; stored: StoredAttrs }
+
+/** An object row's replicated attributes, in the form both sides compare. */
+function rowAttrs(o: ObjectRow): ObjectAttrs {
+  const a = parseStoredAttrs(o.attrs);
+  return {
+    headers: { ...a.headers, 'content-type': o.content_type },
+    meta: JSON.parse(o.meta) as Record<string, string>,
+    storageClass: a.storageClass ?? DEFAULT_STORAGE_CLASS,
+    tags: a.tags ?? '',
+    acl: a.acl,
+  };
+}
+
+/**
+ * The source object's attributes: headers and metadata from its GET answer; tags and ACL by their
+ * own GETs (S3 has no other way), tags only when the answer counts some. A source without
+ * ?tagging or ?acl (501/405) has none to give.
+ */
+async function sourceAttrs(endpoint: string, src: { bucket: string; key: string }, rh: Record<string, string | string[] | undefined>, cred: { accessKey: string; secretKey: string }): Promise<PulledAttrs> {
+  const attrs = attrsFromHeaders(rh);
+  const sub = async (name: string): Promise<string | undefined> => {
+    const path = `/${s3Encode(src.bucket, false)}/${s3Encode(src.key, true)}?${name}`;
+    const url = new URL(endpoint);
+    const headers = signRequest({ method: 'GET', host: url.host, path, headers: {} }, cred, 'v4');
+    const r = await request(`${endpoint}${path}`, { method: 'GET', headers, headersTimeout: FETCH_HEADERS_TIMEOUT_MS, bodyTimeout: FETCH_BODY_TIMEOUT_MS });
+    const text = await r.body.text();
+    if (r.statusCode === 501 || r.statusCode === 405) return undefined;
+    if (r.statusCode !== 200) throw new Error(`?${name} answered ${r.statusCode}`);
+    return text;
+  };
+  const tagsXml = tagCountFromHeaders(rh) > 0 ? await sub('tagging') : undefined;
+  const aclDoc = await sub('acl');
+  const tags = tagsXml !== undefined ? parseTagging(tagsXml) : '';
+  const acl = aclDoc !== undefined ? parseAcl(aclDoc) : undefined;
+  const headers: Record<string, string> = {};
+  for (const name of REPLICATED_HEADERS) if (name !== 'content-type' && attrs.headers[name] !== undefined) headers[name] = attrs.headers[name]!;
+  return {
+    attrs: { ...attrs, tags, acl },
+    stored: { headers, storageClass: attrs.storageClass === DEFAULT_STORAGE_CLASS ? undefined : attrs.storageClass, tags: tags || undefined, acl },
+  };
 }

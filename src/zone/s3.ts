@@ -6,14 +6,16 @@ import type { ZoneContext } from './context.js';
 import { copyObjectResult, listAllMyBuckets, listObjectsV1, listObjectsV2, locationConstraint, type ListParams } from './s3xml.js';
 import { listKeys } from './listing.js';
 import { remoteCopy } from './remotecopy.js';
-import { parseCopySource, userMetadata } from './objectattrs.js';
+import { aclFromHeaders, attrResponseHeaders, defaultAcl, checkedTags, parseCopySource, parseStoredAttrs, requestAttrs, userMetadata, type StoredAttrs } from './objectattrs.js';
+import { aclXml, parseAcl, parseTagging, taggingXml } from '../rgw/attrxml.js';
+import { parseTags } from '../rgw/attrs.js';
 import { secUsec } from './clock.js';
 import type { BucketRow, ObjectRow } from './store.js';
 
 const MAX_KEY_BYTES = 1024;
 const MAX_PUT_BYTES = 5 * 1024 ** 3;
 /** Bucket sub-resources we do not implement: answer 501 instead of silently listing. */
-const UNSUPPORTED_SUBRESOURCES = ['acl', 'cors', 'lifecycle', 'policy', 'tagging', 'uploads', 'uploadId', 'versioning', 'versions', 'website', 'delete', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'partNumber', 'requestPayment', 'accelerate', 'analytics', 'inventory', 'metrics', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering', 'attributes'];
+const UNSUPPORTED_SUBRESOURCES = ['cors', 'lifecycle', 'policy', 'uploads', 'uploadId', 'versioning', 'versions', 'website', 'delete', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'partNumber', 'requestPayment', 'accelerate', 'analytics', 'inventory', 'metrics', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering', 'attributes'];
 
 export function validateBucketName(name: string): void {
   // RGW's relaxed rules: 3-255 chars, letters, digits, '.', '-', '_'; no path tricks.
@@ -59,7 +61,10 @@ export async function handleS3(ctx: RequestContext, zc: ZoneContext): Promise<vo
     return listBuckets(ctx, zc);
   }
   rejectUnsupported(ctx.url.query);
-  if (key === '') return bucketOp(ctx, zc, bucket, method);
+  if (key === '') {
+    for (const sub of ['acl', 'tagging']) if (ctx.url.query.has(sub)) throw new HttpError(501, 'NotImplemented', `the embedded zone keeps ?${sub} on objects only, not on buckets`);
+    return bucketOp(ctx, zc, bucket, method);
+  }
   validateKey(key);
   return objectOp(ctx, zc, bucket, key, method);
 }
@@ -133,6 +138,7 @@ function objectHeaders(o: ObjectRow, system: boolean): Record<string, string | n
     'Accept-Ranges': 'bytes',
   };
   for (const [k, v] of Object.entries(JSON.parse(o.meta) as Record<string, string>)) h[`x-amz-meta-${k}`] = v;
+  Object.assign(h, attrResponseHeaders(parseStoredAttrs(o.attrs)));
   // Sub-second mtime for other zones: copy-if-newer must not mistake a same-second overwrite for "not newer".
   if (system) h['Rgwx-Mtime'] = secUsec(o.mtime_us);
   return h;
@@ -158,6 +164,7 @@ export function parseRange(header: string | undefined, size: number): { start: n
 async function objectOp(ctx: RequestContext, zc: ZoneContext, bucketName: string, key: string, method: string): Promise<void> {
   const { query, } = ctx.url;
   const b = bucketFor(ctx, zc, bucketName);
+  if (query.has('tagging') || query.has('acl')) return objectSubresource(ctx, zc, b, key, method);
   if (method === 'PUT') {
     if (query.has('rgwx-source-zone')) return remoteCopy(ctx, zc, b, key);
     if (ctx.req.headers['x-amz-copy-source'] !== undefined) return localCopy(ctx, zc, b, key);
@@ -211,6 +218,8 @@ async function putObject(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key
   }
   const size = Number(headers['content-length'] ?? 0);
   if (size > MAX_PUT_BYTES) throw new HttpError(400, 'EntityTooLarge', 'a single PUT is at most 5 GiB');
+  // Checked before the body is read: a bad tag set or ACL costs no upload.
+  const attrs = requestAttrs(headers, actingUid(ctx), b.owner);
   let written;
   try {
     written = await zc.files.write(ctx.req, size);
@@ -229,6 +238,7 @@ async function putObject(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key
       key, size: written.size, etag: written.md5, file: written.file,
       content_type: headers['content-type'] ?? 'binary/octet-stream',
       meta: JSON.stringify(userMetadata(headers)),
+      attrs: JSON.stringify(attrs),
     });
   } catch (e) {
     await zc.files.remove(written.file);
@@ -248,12 +258,25 @@ async function localCopy(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key
   if (directive !== 'COPY' && directive !== 'REPLACE') throw new HttpError(400, 'InvalidArgument', 'x-amz-metadata-directive must be COPY or REPLACE');
   const written = await zc.files.write(zc.files.read(so.file), so.size);
   const replace = directive === 'REPLACE';
+  const tagDirective = (headerValue(ctx.req.headers, 'x-amz-tagging-directive') ?? 'COPY').toUpperCase();
+  if (tagDirective !== 'COPY' && tagDirective !== 'REPLACE') throw new HttpError(400, 'InvalidArgument', 'x-amz-tagging-directive must be COPY or REPLACE');
+  // As S3: headers and metadata follow the metadata directive, tags the tagging directive, the
+  // storage class the request when it names one, and the ACL always the request (default private).
+  const from = parseStoredAttrs(so.attrs);
+  const asked = requestAttrs(ctx.req.headers, actingUid(ctx), b.owner);
+  const attrs: StoredAttrs = {
+    headers: replace ? asked.headers : from.headers,
+    storageClass: headerValue(ctx.req.headers, 'x-amz-storage-class') !== undefined ? asked.storageClass : from.storageClass,
+    tags: tagDirective === 'REPLACE' ? asked.tags : from.tags,
+    acl: asked.acl,
+  };
   let result;
   try {
     result = zc.store.commitObject(b, {
       key, size: written.size, etag: so.etag, file: written.file,
       content_type: replace ? ctx.req.headers['content-type'] ?? 'binary/octet-stream' : so.content_type,
       meta: replace ? JSON.stringify(userMetadata(ctx.req.headers)) : so.meta,
+      attrs: JSON.stringify(attrs),
     });
   } catch (e) {
     await zc.files.remove(written.file);
@@ -261,4 +284,37 @@ async function localCopy(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key
   }
   await zc.files.remove(result.replaced);
   sendXml(ctx.res, 200, copyObjectResult(so.etag, result.mtime_us));
+}
+
+/** GET/PUT/DELETE ?tagging and GET/PUT ?acl of one object. */
+async function objectSubresource(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key: string, method: string): Promise<void> {
+  const o = zc.store.getObject(b.instance, key);
+  if (!o) throw new HttpError(404, 'NoSuchKey', `no key ${key} in ${b.name}`);
+  const attrs = parseStoredAttrs(o.attrs);
+  const tagging = ctx.url.query.has('tagging');
+  if (method === 'GET') {
+    if (tagging) return sendXml(ctx.res, 200, taggingXml(attrs.tags ?? ''));
+    const name = (id: string) => zc.store.getUser(id)?.data.display_name ?? id;
+    return sendXml(ctx.res, 200, aclXml(attrs.acl ?? defaultAcl(b.owner), name));
+  }
+  if (method === 'DELETE' && tagging) {
+    zc.store.updateObjectAttrs(b, key, JSON.stringify({ ...attrs, tags: undefined }));
+    return sendEmpty(ctx.res, 204);
+  }
+  if (method !== 'PUT') throw new HttpError(405, 'MethodNotAllowed');
+  const body = (await readSmallBody(ctx.req, 64 << 10)).toString('utf8');
+  if (tagging) {
+    if (XMLValidator.validate(body) !== true) throw new HttpError(400, 'MalformedXML', 'Tagging is not well-formed XML');
+    attrs.tags = checkedTags(parseTags(parseTagging(body))) || undefined;
+  } else {
+    const fromHeaders = aclFromHeaders(ctx.req.headers, attrs.acl?.owner ?? b.owner, b.owner);
+    if (fromHeaders) attrs.acl = fromHeaders;
+    else {
+      if (XMLValidator.validate(body) !== true) throw new HttpError(400, 'MalformedXML', 'AccessControlPolicy is not well-formed XML');
+      const acl = parseAcl(body);
+      attrs.acl = { owner: acl.owner || attrs.acl?.owner || b.owner, grants: acl.grants };
+    }
+  }
+  zc.store.updateObjectAttrs(b, key, JSON.stringify(attrs));
+  sendEmpty(ctx.res, 200);
 }

@@ -50,6 +50,8 @@ export interface ObjectRow {
   meta: string; // JSON object of x-amz-meta-* (lower-case names without the prefix)
   mtime_us: number;
   file: string;
+  /** JSON of the other attributes (objectattrs.ts StoredAttrs): headers, storage class, tags, ACL. */
+  attrs: string;
 }
 
 export interface MdLogEntry { id: string; section: string; name: string; timestamp: string; data: Record<string, unknown> }
@@ -75,7 +77,7 @@ CREATE TABLE IF NOT EXISTS users (uid TEXT PRIMARY KEY, data TEXT NOT NULL, ver 
 CREATE TABLE IF NOT EXISTS access_keys (access_key TEXT PRIMARY KEY, uid TEXT NOT NULL, secret_key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, owner TEXT NOT NULL, bucket_id TEXT NOT NULL, data TEXT NOT NULL, ver INTEGER NOT NULL, tag TEXT NOT NULL, mtime_us INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS bucket_instances (key TEXT PRIMARY KEY, name TEXT NOT NULL, bucket_id TEXT NOT NULL, owner TEXT NOT NULL, data TEXT NOT NULL, ver INTEGER NOT NULL, tag TEXT NOT NULL, mtime_us INTEGER NOT NULL, index_ver INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS objects (instance TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL, content_type TEXT NOT NULL, meta TEXT NOT NULL, mtime_us INTEGER NOT NULL, file TEXT NOT NULL, PRIMARY KEY (instance, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS objects (instance TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL, content_type TEXT NOT NULL, meta TEXT NOT NULL, mtime_us INTEGER NOT NULL, file TEXT NOT NULL, attrs TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (instance, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS mdlog (shard INTEGER NOT NULL, id TEXT NOT NULL, section TEXT NOT NULL, name TEXT NOT NULL, time_us INTEGER NOT NULL, status TEXT NOT NULL, ver INTEGER NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (shard, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS datalog (shard INTEGER NOT NULL, id TEXT NOT NULL, key TEXT NOT NULL, time_us INTEGER NOT NULL, PRIMARY KEY (shard, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bilog (instance TEXT NOT NULL, op_id TEXT NOT NULL, op TEXT NOT NULL, object TEXT NOT NULL, index_ver INTEGER NOT NULL, time_us INTEGER NOT NULL, op_tag TEXT NOT NULL, PRIMARY KEY (instance, op_id)) WITHOUT ROWID;
@@ -101,6 +103,9 @@ export class Store {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    // Data dirs from before the zone kept every attribute: add the column, empty for old objects.
+    const cols = this.db.prepare('PRAGMA table_info(objects)').all() as { name: string }[];
+    if (!cols.some((c) => c.name === 'attrs')) this.db.exec("ALTER TABLE objects ADD COLUMN attrs TEXT NOT NULL DEFAULT '{}'");
     this.clock = new MonotonicClock(this.counter('clock_us'));
   }
 
@@ -409,16 +414,35 @@ export class Store {
    * Points the index at a new, already durable file. Returns the file it replaced (to unlink after
    * the commit). mtime defaults to now; a remote copy passes the source's mtime.
    */
-  commitObject(bucket: BucketRow, o: Omit<ObjectRow, 'instance' | 'mtime_us'> & { mtime_us?: number }): { replaced?: string; mtime_us: number } {
+  /**
+   * Installs an object. `keepIfNewer` (remote copy with copy-if-newer) decides in the same
+   * transaction, so a copy that was slow to arrive never replaces a newer version written
+   * meanwhile: it answers `skipped` and changes nothing.
+   */
+  commitObject(bucket: BucketRow, o: Omit<ObjectRow, 'instance' | 'mtime_us' | 'attrs'> & { mtime_us?: number; attrs?: string }, keepIfNewer?: (current: ObjectRow) => boolean): { replaced?: string; mtime_us: number; skipped?: boolean } {
     return this.tx(() => {
       if (!this.instanceExists(bucket.instance)) throw new StoreError(404, 'NoSuchBucket', `bucket ${bucket.name} does not exist`);
       const prev = this.getObject(bucket.instance, o.key);
+      if (prev && keepIfNewer?.(prev)) return { mtime_us: prev.mtime_us, skipped: true };
       const mtime = o.mtime_us ?? this.tick();
       this
-        .stmt('INSERT INTO objects (instance, key, size, etag, content_type, meta, mtime_us, file) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(instance, key) DO UPDATE SET size = excluded.size, etag = excluded.etag, content_type = excluded.content_type, meta = excluded.meta, mtime_us = excluded.mtime_us, file = excluded.file')
-        .run(bucket.instance, o.key, o.size, o.etag, o.content_type, o.meta, mtime, o.file);
+        .stmt('INSERT INTO objects (instance, key, size, etag, content_type, meta, mtime_us, file, attrs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(instance, key) DO UPDATE SET size = excluded.size, etag = excluded.etag, content_type = excluded.content_type, meta = excluded.meta, mtime_us = excluded.mtime_us, file = excluded.file, attrs = excluded.attrs')
+        .run(bucket.instance, o.key, o.size, o.etag, o.content_type, o.meta, mtime, o.file, o.attrs ?? '{}');
       this.appendBilog(bucket.name, bucket.instance, 'write', o.key);
       return { replaced: prev?.file, mtime_us: mtime };
+    });
+  }
+
+  /**
+   * Changes an object's tags or ACL. It is a change of the object like any write: logged, and its
+   * mtime moves, so a zone pulling it with copy-if-newer sees something newer to copy.
+   */
+  updateObjectAttrs(bucket: BucketRow, key: string, attrs: string): boolean {
+    return this.tx(() => {
+      if (!this.getObject(bucket.instance, key)) return false;
+      this.stmt('UPDATE objects SET attrs = ?, mtime_us = ? WHERE instance = ? AND key = ?').run(attrs, this.tick(), bucket.instance, key);
+      this.appendBilog(bucket.name, bucket.instance, 'write', key);
+      return true;
     });
   }
 
