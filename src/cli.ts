@@ -118,7 +118,7 @@ function describeSummary(s: FullSyncSummary): string {
 
 /** A live progress line on a TTY; a log line every 5 s otherwise. */
 function progressFor(setup: SyncSetup, log: ReturnType<typeof createLogger>): () => void {
-  return startProgress(setup.ctx.stats, { tty: process.stderr.isTTY === true, write: (s) => process.stderr.write(s), log: (s) => log.info(s) });
+  return startProgress(setup.ctx.acct.counts, { tty: process.stderr.isTTY === true, write: (s) => process.stderr.write(s), log: (s) => log.info(s) });
 }
 
 interface AgentRun { cfg: AgentConfig; log: ReturnType<typeof createLogger>; setup: SyncSetup; stop: AbortSignal }
@@ -191,7 +191,7 @@ async function runFullSync(a: Record<string, unknown> & { logLevel: string; logF
       log.info(`full sync stopped; finished work is recorded; ${unfinished} shards did not finish and are still owed: "rgw-agent sync" (or full-sync again) resumes them`);
       return;
     }
-    const st = setup.ctx.stats;
+    const st = setup.ctx.acct.counts;
     const failed = summary.failedMetadata.length + summary.failedBuckets.length + unfinished;
     log.info(`full sync finished in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${st.metadataSynced} metadata entries, ${st.objectsCopied} objects copied, ${st.objectsUnchanged} unchanged, ${st.objectsDeleted} deleted`);
     if (failed > 0) {
@@ -211,7 +211,7 @@ async function runSync(a: Record<string, unknown> & { logLevel: string; logForma
   let metrics: AgentMetrics | undefined;
   let metricsServer: { url: string; close(): Promise<void> } | undefined;
   if (cfg.metricsPort !== undefined) {
-    metrics = new AgentMetrics(setup.ctx.stats, Math.max(120_000, (cfg.incrementalSyncDelay * 10 + cfg.objectSyncTimeout) * 1000));
+    metrics = new AgentMetrics(setup.ctx.acct.counts, Math.max(120_000, (cfg.incrementalSyncDelay * 10 + cfg.objectSyncTimeout) * 1000));
     metrics.attach(syncer);
     try {
       metricsServer = await metrics.serve(cfg.metricsHost, cfg.metricsPort);

@@ -76,9 +76,9 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
       const syncer = new Syncer(setup.ctx);
       await syncer.init();
       const t0 = Date.now();
-      const stopProgress = startProgress(setup.ctx.stats, { tty: process.stdout.isTTY === true, write: (x) => process.stdout.write(x), log: o.out, everyMs: process.stdout.isTTY ? 250 : 1000 });
+      const stopProgress = startProgress(setup.ctx.acct.counts, { tty: process.stdout.isTTY === true, write: (x) => process.stdout.write(x), log: o.out, everyMs: process.stdout.isTTY ? 250 : 1000 });
       const summary = await syncer.fullSync().finally(stopProgress);
-      const st = setup.ctx.stats;
+      const st = setup.ctx.acct.counts;
       o.out(`full sync: ${st.metadataSynced} metadata entries and ${st.objectsCopied} objects in ${((Date.now() - t0) / 1000).toFixed(1)}s${summary.failedBuckets.length ? `, ${summary.failedBuckets.length} buckets with retries` : ''}`);
 
       const stop = new AbortController();
@@ -103,7 +103,7 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
         }
         if (Date.now() - lastReport >= 1000) {
           lastReport = Date.now();
-          o.out(`incremental: ${writes} writes and ${deletes} deletes on the source; ${passes} passes; ${setup.ctx.stats.objectsCopied} copied, ${setup.ctx.stats.objectsDeleted} deleted so far`);
+          o.out(`incremental: ${writes} writes and ${deletes} deletes on the source; ${passes} passes; ${setup.ctx.acct.counts.objectsCopied} copied, ${setup.ctx.acct.counts.objectsDeleted} deleted so far`);
         }
       }
       o.out(`writes stopped (${writes} writes, ${deletes} deletes); waiting for the destination to catch up`);

@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { SyncStats } from './sync/context.js';
+import type { Counts } from './accounting.js';
 import type { Syncer, PassSummary } from './sync/incremental.js';
 
 export interface Health { phase: 'starting' | 'full-sync' | 'incremental' | 'stopping'; lastPassOkMs?: number; lastError?: string }
@@ -28,7 +28,7 @@ export class AgentMetrics {
   private readonly passes: Counter<string>;
   private syncer: Syncer | undefined;
 
-  constructor(stats: SyncStats, private readonly maxPassAgeMs: number) {
+  constructor(stats: Readonly<Counts>, private readonly maxPassAgeMs: number) {
     collectDefaultMetrics({ register: this.registry, prefix: 'rgw_agent_process_' });
     const r = [this.registry];
     const updates: (() => void)[] = [];
@@ -49,7 +49,7 @@ export class AgentMetrics {
       deltaCounter(metadata, { result: 'removed' }, () => stats.metadataRemoved),
       deltaCounter(contention, {}, () => stats.lockBusy),
       deltaCounter(lost, {}, () => stats.locksLost),
-      ...['object', 'metadata', 'bucket', 'pass'].map((kind) => deltaCounter(errors, { kind }, () => stats.errors[kind] ?? 0)),
+      ...['object', 'metadata', 'bucket', 'pass'].map((kind) => deltaCounter(errors, { kind }, () => stats.errors[kind as keyof Counts['errors']])),
     );
     const self = this;
     new Gauge({

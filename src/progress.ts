@@ -2,7 +2,7 @@
  * Full-sync progress: a live line on a TTY (buckets, objects, bytes, rate, ETA), and a plain log
  * line every few seconds otherwise (journald, files).
  */
-import type { SyncStats } from './sync/context.js';
+import type { Counts } from './accounting.js';
 
 function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
@@ -14,7 +14,7 @@ function duration(s: number): string {
   return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
 }
 
-export function progressLine(stats: SyncStats, elapsedMs: number): string {
+export function progressLine(stats: Readonly<Counts>, elapsedMs: number): string {
   const objects = stats.objectsCopied + stats.objectsUnchanged + stats.objectsDeleted;
   const secs = Math.max(elapsedMs / 1000, 0.001);
   const { bucketsTotal, bucketsDone } = stats;
@@ -24,7 +24,7 @@ export function progressLine(stats: SyncStats, elapsedMs: number): string {
 
 export interface ProgressOptions { tty: boolean; write: (s: string) => void; log: (s: string) => void; everyMs?: number }
 
-export function startProgress(stats: SyncStats, o: ProgressOptions): () => void {
+export function startProgress(stats: Readonly<Counts>, o: ProgressOptions): () => void {
   const t0 = Date.now();
   const timer = setInterval(() => {
     const line = progressLine(stats, Date.now() - t0);

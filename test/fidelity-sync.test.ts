@@ -233,6 +233,25 @@ describe('faithful copies (review findings)', () => {
     await daemon.kill('SIGTERM');
   });
 
+  it('accounting: a failed pass moves rgw_agent_errors_total{kind="pass"}', async () => {
+    p = await startPair({ mdShards: 2, dataShards: 2 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    assert.equal((await call(p.east, 'PUT', '/acct-bucket', alice)).status, 200);
+    const port = await freePort();
+    const daemon = p.agent(['sync'], { metrics_port: port, prepare_error_delay: 1 });
+    await equalZones(p, 'initial sync');
+    // The destination refuses every shard lock: the next pass with work fails as a whole.
+    p.proxy.fault = (req) => ((req.url ?? '').includes('lock&') ? 503 : undefined);
+    await put(p.east, alice, 'acct-bucket', 'k', 'v');
+    await until('the pass failure is counted', async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined);
+      return /rgw_agent_errors_total\{kind="pass"\} [1-9]/.test(r ? await r.text() : '');
+    }, 30_000);
+    p.proxy.fault = undefined;
+    await equalZones(p, 'synced once the destination recovers');
+    await daemon.kill('SIGTERM');
+  });
+
   it('11: a change inside the data-log window after a bucket\'s snapshot is synced after a full sync', async () => {
     p = await startPair({ mdShards: 2, dataShards: 2, dataLogWindow: 8 });
     const alice = await createUser(p.east, p.sys, 'alice');

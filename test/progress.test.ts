@@ -2,22 +2,26 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { progressLine, startProgress } from '../src/progress.js';
-import { newStats } from '../src/sync/context.js';
+import { Accounting } from '../src/accounting.js';
 
 describe('progress', () => {
   it('shows buckets, objects, bytes, rate and ETA', () => {
-    const s = newStats();
-    Object.assign(s, { bucketsTotal: 10, bucketsDone: 5, objectsCopied: 900, objectsUnchanged: 100, bytesCopied: 4_000_000 });
-    assert.equal(progressLine(s, 10_000), 'full sync: buckets 5/10, objects 1000 (900 copied), 4.0 MB, 100 obj/s, 0.4 MB/s, ETA 10s');
-    Object.assign(s, { bucketsDone: 0 });
+    const a = new Accounting();
+    const s = a.counts;
+    a.bucketsPlanned(10);
     assert.match(progressLine(s, 10_000), /ETA \?$/);
-    Object.assign(s, { bucketsDone: 10 });
+    for (let i = 0; i < 5; i++) a.bucketDone();
+    for (let i = 0; i < 900; i++) a.objectCopied(i === 0 ? 4_000_000 : 0);
+    for (let i = 0; i < 100; i++) a.objectUnchanged();
+    assert.equal(progressLine(s, 10_000), 'full sync: buckets 5/10, objects 1000 (900 copied), 4.0 MB, 100 obj/s, 0.4 MB/s, ETA 10s');
+    for (let i = 0; i < 5; i++) a.bucketDone();
     assert.match(progressLine(s, 10_000), /ETA 0s$/);
   });
 
   it('redraws one line on a TTY and logs plain lines otherwise', async () => {
-    const s = newStats();
-    s.bucketsTotal = 2;
+    const a = new Accounting();
+    a.bucketsPlanned(2);
+    const s = a.counts;
     const tty: string[] = [];
     const stopTty = startProgress(s, { tty: true, write: (x) => tty.push(x), log: () => assert.fail('no log lines on a TTY'), everyMs: 10 });
     const logged: string[] = [];

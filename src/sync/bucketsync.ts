@@ -52,12 +52,13 @@ export async function ensureInstance(ctx: SyncContext, inst: InstanceName): Prom
   throw new AgentError(`bucket ${inst.bucket}: the destination does not have instance ${inst.id} yet`);
 }
 
-/** Syncs objects of a bucket; returns the keys that failed (retry items). */
-export async function syncKeys(ctx: SyncContext, bucket: string, keys: Iterable<string>, signal: AbortSignal): Promise<Set<string>> {
+/** Syncs objects of a bucket instance; returns the keys that failed (retry items). */
+export async function syncKeys(ctx: SyncContext, inst: Pick<InstanceName, 'bucket' | 'name'>, keys: Iterable<string>, signal: AbortSignal): Promise<Set<string>> {
+  const { bucket } = inst;
   const failed = new Set<string>();
   await forEachLimit(keys, ctx.cfg.objectConcurrency, async (key) => {
     try {
-      await syncObject(ctx, bucket, key, signal);
+      await syncObject(ctx, bucket, key, signal, inst.name);
     } catch (e) {
       failed.add(key);
       retryLater(ctx, 'object', `${bucket}/${key}`, e);
@@ -85,7 +86,7 @@ export function bucketIndexLog(ctx: SyncContext, inst: InstanceName): ShardLog {
         truncated: page.length >= max,
       };
     },
-    sync: (names, signal) => syncKeys(ctx, inst.bucket, names, signal),
+    sync: (names, signal) => syncKeys(ctx, inst, names, signal),
   };
 }
 
@@ -118,7 +119,7 @@ export async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: Sha
   const failed = new Set<string>();
   let batch: string[] = [];
   const flush = async () => {
-    for (const f of await syncKeys(ctx, bucket, batch, lock.signal)) failed.add(f);
+    for (const f of await syncKeys(ctx, inst, batch, lock.signal)) failed.add(f);
     batch = [];
   };
   const dstListing = ctx.cfg.delete ? ctx.dstS3.allObjects(bucket) : emptyListing();

@@ -8,6 +8,7 @@ import type { ResolvedZones } from '../client/zonemap.js';
 import type { AgentConfig } from '../config.js';
 import type { BoundStore } from './bounds.js';
 import { RetryBackoff } from '../worker/retry.js';
+import type { Accounting } from '../accounting.js';
 import type { VersioningWatch } from './versioning.js';
 
 export interface SyncLogger {
@@ -17,38 +18,11 @@ export interface SyncLogger {
   debug(msg: string): void;
 }
 
-export interface SyncStats {
-  metadataSynced: number;
-  metadataRemoved: number;
-  objectsCopied: number;
-  objectsUnchanged: number;
-  objectsDeleted: number;
-  /** Bytes moved, where known (full-sync listings and gateways that report a copy's size). */
-  bytesCopied: number;
-  failures: number;
-  /** Failures by kind: object, metadata, bucket, pass. */
-  errors: Record<string, number>;
-  lockBusy: number;
-  locksLost: number;
-  /** Full sync: buckets to list and buckets done, for progress. */
-  bucketsTotal: number;
-  bucketsDone: number;
-}
-
-export function newStats(): SyncStats {
-  return { metadataSynced: 0, metadataRemoved: 0, objectsCopied: 0, objectsUnchanged: 0, objectsDeleted: 0, bytesCopied: 0, failures: 0, errors: {}, lockBusy: 0, locksLost: 0, bucketsTotal: 0, bucketsDone: 0 };
-}
-
-export function recordFailure(stats: SyncStats, kind: 'object' | 'metadata' | 'bucket' | 'pass'): void {
-  stats.failures++;
-  stats.errors[kind] = (stats.errors[kind] ?? 0) + 1;
-}
-
 const ITEM_LABEL = { object: 'object', metadata: 'metadata', bucket: 'bucket instance' } as const;
 
 /** An item failed: counted and logged; the caller keeps it as a retry item (the replay loop backs it off). */
 export function retryLater(ctx: SyncContext, kind: keyof typeof ITEM_LABEL, name: string, e: unknown): void {
-  recordFailure(ctx.stats, kind);
+  ctx.acct.failed(kind);
   ctx.log.warn(`${ITEM_LABEL[kind]} ${name}: ${(e as Error).message} (kept as a retry)`);
 }
 
@@ -61,7 +35,7 @@ export interface SyncContext {
   zones: ResolvedZones;
   bounds: BoundStore;
   log: SyncLogger;
-  stats: SyncStats;
+  acct: Accounting;
   backoff: RetryBackoff;
   /** host:pid:<random>: unique per process, so two agents on one host never share an id. */
   lockerId: string;

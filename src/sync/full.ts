@@ -5,7 +5,7 @@
  * changed since the snapshot. A shard whose full sync did not finish (busy, lost lock, stop) gets
  * no bound and stays owed.
  */
-import { isStateBucket, recordFailure, type SyncContext } from './context.js';
+import { isStateBucket, type SyncContext } from './context.js';
 import { mdlogShard, syncMetadataKeys, SECTION_ORDER } from './metadata.js';
 import { dataShard } from '../rgw/shard.js';
 import { withShardLock } from './shardlock.js';
@@ -147,7 +147,7 @@ export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary, o
     buckets++;
   }
   ctx.log.info(`full sync: ${buckets} buckets in ${byShard.size} of ${n} data shards`);
-  ctx.stats.bucketsTotal += buckets;
+  ctx.acct.bucketsPlanned(buckets);
   await forEachLimit(shards, ctx.cfg.numWorkers, async (shard) => {
     const status = await withShardLock(ctx, 'data', shard, async (lock) => {
       const failed = new Set<string>();
@@ -160,12 +160,12 @@ export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary, o
             // The bucket's bounds owe the failed objects; the data shard owes their instances.
             for (const n of r.owed) failed.add(n);
           }
-          ctx.stats.bucketsDone++;
+          ctx.acct.bucketDone();
         } catch (e) {
           if (e instanceof Stopped) throw e;
           // A plain bucket name owes a full sync of that bucket (retried as such).
           failed.add(bucket);
-          recordFailure(ctx.stats, 'bucket');
+          ctx.acct.failed('bucket');
           ctx.log.warn(`full sync of bucket ${bucket}: ${(e as Error).message} (kept as a retry)`);
         }
       }

@@ -5,7 +5,7 @@
  */
 import type { LogType } from '../rgw/wire.js';
 import { compareMarkers } from '../rgw/markers.js';
-import { recordFailure, type SyncContext } from './context.js';
+import type { SyncContext } from './context.js';
 import { metadataShardLog } from './metadata.js';
 import { dataShardLog } from './data.js';
 import { withShardLock } from './shardlock.js';
@@ -161,7 +161,7 @@ export class Syncer {
         await sleep(Math.max(this.ctx.cfg.incrementalSyncDelay * 1000, idle ? 100 : 0), signal);
       } catch (e) {
         if (e instanceof Stopped) break;
-        recordFailure(this.ctx.stats, 'pass');
+        this.ctx.acct.failed('pass');
         onFailure?.(e as Error);
         this.ctx.log.error(`sync pass failed: ${(e as Error).message}; trying again in ${this.ctx.cfg.prepareErrorDelay}s`);
         await sleep(this.ctx.cfg.prepareErrorDelay * 1000, signal);

@@ -29,12 +29,12 @@ export async function syncMetadataKey(ctx: SyncContext, section: string, key: st
   const doc = await ctx.src.getMetadata(section, key);
   if (doc === undefined) {
     await ctx.dst.deleteMetadata(section, key);
-    ctx.stats.metadataRemoved++;
+    ctx.acct.metadataRemoved();
     ctx.log.info(`metadata ${section}/${key} removed on the source: removed on the destination`);
     return;
   }
   await ctx.dst.putMetadata(section, key, doc);
-  ctx.stats.metadataSynced++;
+  ctx.acct.metadataWritten();
 }
 
 /**

@@ -79,13 +79,12 @@ async function streamOnce(ctx: SyncContext, bucket: string, key: string, instanc
   if (!src) return deleteOnDestination(ctx, bucket, key);
   const dst = await ctx.dstS3.headObject(bucket, key);
   if (dst && await unchanged(ctx, bucket, key, src, dst)) {
-    ctx.stats.objectsUnchanged++;
+    ctx.acct.objectUnchanged();
     return 'unchanged';
   }
   const bytes = await ctx.transfer.copy(bucket, key, src, await bucketOwner(ctx, bucket, instance), { warn: (m) => ctx.log.warn(m) });
   if (bytes === undefined) return deleteOnDestination(ctx, bucket, key);
-  ctx.stats.objectsCopied++;
-  ctx.stats.bytesCopied += bytes;
+  ctx.acct.objectCopied(bytes);
   return 'copied';
 }
 
@@ -102,7 +101,7 @@ async function streamObject(ctx: SyncContext, bucket: string, key: string, insta
 
 async function deleteOnDestination(ctx: SyncContext, bucket: string, key: string): Promise<ObjectResult> {
   await ctx.dstS3.deleteObject(bucket, key);
-  ctx.stats.objectsDeleted++;
+  ctx.acct.objectDeleted();
   return 'deleted';
 }
 
@@ -141,11 +140,10 @@ export async function syncObject(ctx: SyncContext, bucket: string, key: string, 
     const { outcome, bytes } = await ctx.dstS3.remoteCopy(bucket, key, ctx.zones.source.name, ctx.clientId, opId, timeoutMs);
     await forgetOp(ctx, opId, object);
     if (outcome === 'copied') {
-      ctx.stats.objectsCopied++;
-      ctx.stats.bytesCopied += bytes ?? 0;
+      ctx.acct.objectCopied(bytes ?? 0);
       return 'copied';
     }
-    if (outcome === 'not-modified') { ctx.stats.objectsUnchanged++; return 'unchanged'; }
+    if (outcome === 'not-modified') { ctx.acct.objectUnchanged(); return 'unchanged'; }
     // 404 from a remote copy may be about the destination's view (a stale endpoint, a proxy, a
     // bucket not there yet): only the source saying 404 itself lets a delete through.
     if (await ctx.srcS3.headObject(bucket, key)) {
@@ -166,7 +164,7 @@ export async function syncObject(ctx: SyncContext, bucket: string, key: string, 
     }
     if (state === 'complete') {
       await forgetOp(ctx, opId, object);
-      ctx.stats.objectsCopied++;
+      ctx.acct.objectCopied();
       return 'copied';
     }
     if (state !== 'in-progress' || Date.now() >= deadline || signal?.aborted) break;

@@ -8,7 +8,8 @@ import { Transfer } from '../client/transfer.js';
 import { AgentError } from '../client/errors.js';
 import type { AgentConfig } from '../config.js';
 import { BucketBackend, FileBackend, MonotonicBounds, ReplicaLogBackend, type BoundBackend, type BoundStore } from './bounds.js';
-import { agentIdentity, newStats, type SyncContext, type SyncLogger } from './context.js';
+import { agentIdentity, type SyncContext, type SyncLogger } from './context.js';
+import { Accounting } from '../accounting.js';
 import { RetryBackoff } from '../worker/retry.js';
 import { VersioningWatch } from './versioning.js';
 
@@ -113,7 +114,7 @@ export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop:
     const src = new AdminApi(srcClient);
     const ctx: SyncContext = {
       cfg, src, dst, srcS3: new S3Api(srcClient), dstS3, zones,
-      bounds: new MonotonicBounds(backend), log, stats: newStats(), backoff: new RetryBackoff(), lockerId, nextOpId, clientId: 'rgw-agent', stop,
+      bounds: new MonotonicBounds(backend), log, acct: new Accounting(), backoff: new RetryBackoff(), lockerId, nextOpId, clientId: 'rgw-agent', stop,
       copyMode, transfer: new Transfer(srcClient, dstClient, cfg.multipartThreshold, cfg.objectSyncTimeout * 1000), owners: new Map(),
       dataShards: cfg.shards ? new Set(cfg.shards) : undefined, dataLocks: caps.dataLogLocks,
       versioning: new VersioningWatch((instance) => src.getMetadata('bucket.instance', instance), (m) => log.warn(m)),

@@ -8,11 +8,11 @@ import { interrupted } from './shardrun.js';
 
 export async function withShardLock(ctx: SyncContext, type: LogType, shard: number, work: (lock: ShardLock) => Promise<Exclude<ShardStatus, 'busy'>>): Promise<ShardStatus> {
   const lock = type === 'data' && !ctx.dataLocks ? ShardLock.none(type, shard, ctx.stop) : await ShardLock.acquire(ctx.dst, type, shard, ctx.zones.destination.id, ctx.lockerId, ctx.cfg.lockTimeout, (reason) => {
-    ctx.stats.locksLost++;
+    ctx.acct.lockLost();
     ctx.log.warn(`${type} shard ${shard}: ${reason}; stopping work on it without writing its bound`);
   }, ctx.stop);
   if (lock === 'busy') {
-    ctx.stats.lockBusy++;
+    ctx.acct.lockContended();
     ctx.log.debug(`${type} shard ${shard} is locked by another agent; skipping it this pass`);
     return 'busy';
   }
