@@ -9,22 +9,29 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { AdminApi, Bound, BoundType } from '../client/admin.js';
+import type { AdminApi, Bound, BoundType, RetryItem } from '../client/admin.js';
+import { forEachLimit } from '../worker/pool.js';
 import { AgentError, NotFound } from '../client/errors.js';
 import type { S3Api } from '../client/s3.js';
 import { isStartMarker, laterMarker } from '../rgw/markers.js';
 
 export type { Bound, BoundType };
 
-export interface BoundStore {
+export interface BoundStore extends BoundReader {
+  set(type: BoundType, entity: string, bound: Bound): Promise<void>;
+}
+
+/** What a read-only command (status, verify) may do with bounds. */
+export interface BoundReader {
   readonly kind: string;
   get(type: BoundType, entity: string): Promise<Bound | undefined>;
-  set(type: BoundType, entity: string, bound: Bound): Promise<void>;
 }
 
 /** Where bounds are kept; MonotonicBounds adds the never-regress rule on top. */
 export interface BoundBackend {
   readonly kind: string;
+  /** One record may not hold an unbounded retry list (a request body limit): see SpillingBackend. */
+  readonly recordLimited?: boolean;
   read(type: BoundType, entity: string): Promise<Bound | undefined>;
   write(type: BoundType, entity: string, bound: Bound): Promise<void>;
 }
@@ -32,8 +39,11 @@ export interface BoundBackend {
 export class MonotonicBounds implements BoundStore {
   /** The newest marker this process has seen per entity: the floor for any write. */
   private readonly known = new Map<string, string>();
+  private readonly backend: BoundBackend;
 
-  constructor(private readonly backend: BoundBackend) {}
+  constructor(backend: BoundBackend) {
+    this.backend = backend.recordLimited ? new SpillingBackend(backend) : backend;
+  }
 
   get kind(): string {
     return this.backend.kind;
@@ -60,8 +70,119 @@ export class MonotonicBounds implements BoundStore {
   }
 }
 
+/**
+ * Retry items one bound record holds. Real RGW reads a replica_log POST body of at most
+ * rgw_max_put_param_size (1 MiB), the embedded zone 16 MiB; a retry name is at most ~1.1 KB (an
+ * object key of 1024 bytes plus the bucket instance), so both caps keep a record near a quarter of
+ * the smallest limit.
+ */
+export const RETRY_ITEMS_PER_RECORD = 500;
+export const RECORD_BYTES = 256 << 10;
+
+/**
+ * The last item of a bound whose retries spilled: which generation of extra records holds the rest
+ * and how many there are. The epoch timestamp is what tells it from a real item (real items carry
+ * the time they failed) while still parsing as a time on gateways that check it.
+ */
+const SPILL_PREFIX = 'rgw-agent:spilled-retries:';
+const SPILL_TIME = '1970-01-01T00:00:00.000Z';
+
+function spillNote(item: RetryItem): { gen: number; chunks: number } | undefined {
+  if (item.timestamp !== SPILL_TIME || !item.name.startsWith(SPILL_PREFIX)) return undefined;
+  const m = /^(\d+):(\d+)$/.exec(item.name.slice(SPILL_PREFIX.length));
+  return m ? { gen: Number(m[1]), chunks: Number(m[2]) } : undefined;
+}
+
+/** Items in order, cut into records of at most RETRY_ITEMS_PER_RECORD items and RECORD_BYTES of JSON. */
+export function chunkRetries(items: readonly RetryItem[], perRecord = RETRY_ITEMS_PER_RECORD, bytes = RECORD_BYTES): RetryItem[][] {
+  const out: RetryItem[][] = [];
+  let cur: RetryItem[] = [];
+  let size = 0;
+  // The first record also carries the spill note; keep room for it.
+  let room = { n: perRecord - 1, bytes: bytes - 256 };
+  for (const item of items) {
+    const b = Buffer.byteLength(JSON.stringify(item)) + 1;
+    if (cur.length > 0 && (cur.length >= room.n || size + b > room.bytes)) {
+      out.push(cur);
+      cur = [];
+      size = 0;
+      room = { n: perRecord, bytes };
+    }
+    cur.push(item);
+    size += b;
+  }
+  out.push(cur);
+  return out;
+}
+
+/**
+ * A bound with more retries than one record may hold: the first chunk stays in the bound record,
+ * the rest go into extra records of type bucket-index named "<type>/<entity>#retries-<gen>-<k>"
+ * (bucket-index, because the replica log takes only shard numbers as metadata and data ids). The
+ * extras are written first, into the generation the bound does not point at, and the bound record
+ * last: a crash in between leaves the previous bound and its extras whole. Writes to one entity are
+ * serialized, since two in flight could pick the same generation.
+ */
+export class SpillingBackend implements BoundBackend {
+  /** Generation the stored bound points at, per entity, where this process knows it. */
+  private readonly gens = new Map<string, number>();
+  private readonly queues = new Map<string, Promise<void>>();
+
+  constructor(private readonly inner: BoundBackend) {}
+
+  get kind(): string {
+    return this.inner.kind;
+  }
+
+  static extra(type: BoundType, entity: string, gen: number, k: number): string {
+    return `${type}/${entity}#retries-${gen}-${k}`;
+  }
+
+  async read(type: BoundType, entity: string): Promise<Bound | undefined> {
+    const b = await this.inner.read(type, entity);
+    const note = b?.items.length ? spillNote(b.items[b.items.length - 1]) : undefined;
+    if (!b || !note) return b;
+    this.gens.set(`${type}/${entity}`, note.gen);
+    const extras = new Array<RetryItem[]>(note.chunks - 1);
+    await forEachLimit([...extras.keys()], 4, async (i) => {
+      const name = SpillingBackend.extra(type, entity, note.gen, i + 1);
+      const r = await this.inner.read('bucket-index', name);
+      // Never a silently shorter retry list: a missing extra record is an error to report.
+      if (!r) throw new Error(`the bound of ${type} ${entity} names ${note.chunks - 1} extra retry records, but ${name} is missing`);
+      extras[i] = r.items;
+    });
+    return { marker: b.marker, items: [...b.items.slice(0, -1), ...extras.flat()] };
+  }
+
+  write(type: BoundType, entity: string, bound: Bound): Promise<void> {
+    const key = `${type}/${entity}`;
+    const step = (this.queues.get(key) ?? Promise.resolve()).then(() => this.writeNow(type, entity, bound));
+    const settled = step.catch(() => undefined);
+    this.queues.set(key, settled);
+    void settled.then(() => { if (this.queues.get(key) === settled) this.queues.delete(key); });
+    return step;
+  }
+
+  private async writeNow(type: BoundType, entity: string, bound: Bound): Promise<void> {
+    const chunks = chunkRetries(bound.items);
+    if (chunks.length === 1) return this.inner.write(type, entity, bound);
+    const key = `${type}/${entity}`;
+    let current = this.gens.get(key);
+    if (current === undefined) {
+      const stored = await this.inner.read(type, entity);
+      const note = stored?.items.length ? spillNote(stored.items[stored.items.length - 1]) : undefined;
+      current = note?.gen ?? 1;
+    }
+    const gen = 1 - current;
+    await forEachLimit([...chunks.keys()].slice(1), 4, (k) => this.inner.write('bucket-index', SpillingBackend.extra(type, entity, gen, k), { marker: bound.marker, items: chunks[k] }));
+    await this.inner.write(type, entity, { marker: bound.marker, items: [...chunks[0], { name: `${SPILL_PREFIX}${gen}:${chunks.length}`, timestamp: SPILL_TIME }] });
+    this.gens.set(key, gen);
+  }
+}
+
 export class ReplicaLogBackend implements BoundBackend {
   readonly kind = 'replica-log';
+  readonly recordLimited = true;
   constructor(private readonly dest: AdminApi) {}
   read(type: BoundType, entity: string): Promise<Bound | undefined> {
     return this.dest.getBound(type, entity);
@@ -83,6 +204,8 @@ function parseBound(text: string, where: string): Bound {
  */
 export class BucketBackend implements BoundBackend {
   readonly kind = 'bucket';
+  /** S3 takes big objects, but rewriting megabytes per batch and parsing them back does not scale either. */
+  readonly recordLimited = true;
   /** One creation for all writers: on a secondary zone each create is forwarded to the master. */
   private creating: Promise<void> | undefined;
 

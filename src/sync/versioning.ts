@@ -4,18 +4,19 @@
  * copying current versions only.
  */
 
-/** RGW bucket_info flags: versioning enabled, and suspended (which still keeps older versions). */
+/** RGW bucket_info flag: versioning enabled (also set while suspended). */
 const BUCKET_VERSIONED = 0x2;
-const BUCKET_VERSIONS_SUSPENDED = 0x4;
 
 /** Whether a bucket-instance metadata document describes a bucket that holds versions. */
 export function isVersionedInstance(doc: unknown): boolean {
-  const flags = (doc as { data?: { bucket_info?: { flags?: unknown } } } | undefined)?.data?.bucket_info?.flags;
-  return typeof flags === 'number' && (flags & (BUCKET_VERSIONED | BUCKET_VERSIONS_SUSPENDED)) !== 0;
+  const flags = (doc as { data?: { bucket_info?: { flags?: unknown } } } | null | undefined)?.data?.bucket_info?.flags;
+  const f = typeof flags === 'number' ? flags : typeof flags === 'string' && /^\d+$/.test(flags) ? Number(flags) : NaN;
+  // Suspending versioning keeps the VERSIONED bit (and adds VERSIONS_SUSPENDED): old versions remain.
+  return Number.isInteger(f) && (f & BUCKET_VERSIONED) !== 0;
 }
 
 export function versionedNote(bucket: string): string {
-  return `bucket ${bucket} is versioned on the source: only its current versions are synced (versioned sync is not supported yet)`;
+  return `bucket ${bucket} is versioned on the source: only current versions are synced (not supported yet)`;
 }
 
 const RECHECK_MS = 60_000;
