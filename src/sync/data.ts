@@ -18,6 +18,17 @@ export function bucketOfInstance(instance: string): string {
 
 interface DataPage extends PageView { entries: DataLogEntry[] }
 
+/** The marker after the first k entries of a data-log page that was read from `marker`. */
+export async function markerAfter(ctx: SyncContext, shard: number, marker: string, page: { marker: string; entries: DataLogEntry[] }, k: number): Promise<string> {
+  if (k === 0) return marker;
+  if (k === page.entries.length) return page.marker || marker;
+  const id = page.entries[k - 1].id;
+  if (id) return id;
+  // Entries without ids (Pacific's FIFO log): ask for exactly that prefix to learn where it ends.
+  const prefix = await ctx.src.listLog<DataLogEntry>('data', shard, marker, k);
+  return prefix.entries.length === k ? prefix.marker : marker;
+}
+
 /**
  * Syncs one data-log name; answers what it still owes: itself (object retries pending), other
  * names (a bucket's full sync owes its instances' retries), or nothing. Throws Stopped on a stop
@@ -64,15 +75,9 @@ export function dataShardLog(ctx: SyncContext, shard: number, lock: ShardLock, n
       }, signal);
       return { failed, owed, also };
     },
-    async settle(marker, page, syncStartMs) {
+    settle(marker, page, syncStartMs) {
       const k = settledCount(page.entries.map((e) => Date.parse(e.timestamp)), ctx.cfg.rgwDataLogWindow * 1000, syncStartMs);
-      if (k === page.entries.length) return page.end;
-      if (k === 0) return marker;
-      const last = page.entries[k - 1].id;
-      if (last) return last;
-      // Entries without ids (some gateways): ask for exactly the settled prefix to learn its end.
-      const prefix = await ctx.src.listLog<DataLogEntry>('data', shard, marker, k);
-      return prefix.entries.length === k ? prefix.marker : marker;
+      return markerAfter(ctx, shard, marker, { marker: page.end, entries: page.entries }, k);
     },
   };
 }

@@ -15,6 +15,7 @@ import type { ShardStatus } from './replay.js';
 import { settledCount } from './replay.js';
 import { compareMarkers, isStartMarker } from '../rgw/markers.js';
 import { fullSyncBucket, storeSnapshotBound } from './bucketsync.js';
+import { markerAfter } from './data.js';
 
 export interface FullSyncSummary {
   failedMetadata: string[];
@@ -118,14 +119,7 @@ async function settledBefore(ctx: SyncContext, shard: number, head: { marker: st
     const page = await ctx.src.listLog<DataLogEntry>('data', shard, marker, ctx.cfg.maxEntries);
     const entries = page.entries.filter((e) => !e.id || compareMarkers(e.id, head.marker) <= 0);
     const k = settledCount(entries.map((e) => Date.parse(e.timestamp)), windowMs, startMs);
-    if (k === 0) return marker;
-    if (k < page.entries.length || !page.truncated) {
-      if (k === page.entries.length) return page.marker || marker;
-      const id = page.entries[k - 1].id;
-      if (id) return id;
-      const prefix = await ctx.src.listLog<DataLogEntry>('data', shard, marker, k);
-      return prefix.entries.length === k ? prefix.marker : marker;
-    }
+    if (k < page.entries.length || !page.truncated) return markerAfter(ctx, shard, marker, page, k);
     marker = page.marker;
   }
 }
