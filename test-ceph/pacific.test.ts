@@ -101,9 +101,21 @@ describe('Ceph Pacific', () => {
     cluster = cephUp();
     const c = cluster;
     const { alice } = await workload(EAST, c.sys, c.tester, 'pp');
+    // 17: a tenant's user and bucket ("acme/pp-tenant" in metadata, "acme:pp-tenant" in S3).
+    const carol = await createUser(EAST, c.sys, 'acme%24pp-carol');
+    assert.equal((await call(EAST, 'PUT', '/pp-tenant', carol)).status, 200);
+    await put(EAST, carol, 'pp-tenant', 'tenant object', 'owned by acme$pp-carol');
+    // 20: a versioned bucket is reported, not silently synced as current versions only.
+    assert.equal((await call(EAST, 'PUT', '/pp-versioned', alice)).status, 200);
+    const vers = await call(EAST, 'PUT', '/pp-versioned?versioning', alice, { body: '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>' });
+    assert.equal(vers.status, 200, vers.text);
+    await put(EAST, alice, 'pp-versioned', 'v', 'one');
+    await put(EAST, alice, 'pp-versioned', 'v', 'two');
     const cfg = agentConfig(c, { destination: WEST, multipart_threshold: 2 * 1024 * 1024 });
     const full = startProc(['full-sync', '-c', cfg, '--log-format', 'text']);
     assert.equal(await full.exited, 0, full.output());
+    assert.match(full.output(), /bucket pp-versioned is versioned on the source: only current versions are synced/);
+    assert.equal((await call(WEST, 'GET', objPath('pp-tenant', 'tenant object'), carol)).text, 'owned by acme$pp-carol', 'the tenant\'s object arrived in the tenant\'s bucket');
     for (const cap of ['replica_log: not available', 'opstate: not available', 'data-log locks: not available', 'metadata-log locks: available', 'remote copy: not available']) {
       assert.ok(full.output().includes(`destination capability ${cap}`), cap);
     }
