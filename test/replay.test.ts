@@ -1,7 +1,15 @@
 /** The pure replay decisions, table-tested without sockets. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runShard, type ShardLog } from '../src/sync/shardrun.js';
+import { FileBackend, MonotonicBounds } from '../src/sync/bounds.js';
+import { RetryBackoff } from '../src/worker/retry.js';
+import { ShardLock } from '../src/worker/lock.js';
+import { Stopped } from '../src/worker/pool.js';
+import type { SyncContext } from '../src/sync/context.js';
 import { boundChanged, namesToSync, nextMarker, nextRetries, settledCount } from '../src/sync/replay.js';
 import { compareMarkers, laterMarker, markerPosition, shardMarkers } from '../src/rgw/markers.js';
 import { sourceClockOffsetMs } from '../src/rgw/clock.js';
@@ -131,5 +139,74 @@ describe('tenants', () => {
     assert.equal(s3BucketSegment('acme/photos'), 'acme:photos');
     assert.equal(objectPath('acme/photos', 'a b/c'), '/acme:photos/a%20b/c');
     assert.equal(objectPath('photos', 'k'), '/photos/k');
+  });
+});
+
+describe('the replay loop without sockets', () => {
+  /** A log of pages in memory; entries that name nothing (cancelled ops) are counted but give no name. */
+  function memoryLog(entries: { id: string; name?: string }[], synced: string[][], failOn = new Set<string>()): ShardLog {
+    return {
+      type: 'bucket-index',
+      entity: 'b:1',
+      async read(marker, max) {
+        const rest = entries.filter((e) => e.id > marker).slice(0, max);
+        return { names: rest.flatMap((e) => (e.name ? [e.name] : [])), size: rest.length, end: rest.at(-1)?.id ?? '', truncated: rest.length === max };
+      },
+      async sync(names) {
+        synced.push(names);
+        return new Set(names.filter((n) => failOn.has(n)));
+      },
+    };
+  }
+
+  async function loopCtx() {
+    const dir = mkdtempSync(join(tmpdir(), 'rgw-agent-loop-'));
+    const bounds = new MonotonicBounds(new FileBackend(join(dir, 'b.json')));
+    const stop = new AbortController().signal;
+    const ctx = { bounds, backoff: new RetryBackoff(), cfg: { maxEntries: 2 }, stop } as unknown as SyncContext;
+    return { ctx, lock: ShardLock.none('data', 0, stop), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  }
+
+  it('pages whose entries name nothing still move the bound, and later pages are read', async () => {
+    const { ctx, lock, cleanup } = await loopCtx();
+    try {
+      const synced: string[][] = [];
+      const log = memoryLog([{ id: '01' }, { id: '02' }, { id: '03', name: 'k' }, { id: '04' }], synced);
+      const run = await runShard(ctx, log, lock);
+      assert.equal(run.status, 'done');
+      assert.equal(run.marker, '04');
+      assert.deepEqual(synced.flat(), ['k']);
+      assert.equal((await ctx.bounds.get('bucket-index', 'b:1'))?.marker, '04');
+    } finally { cleanup(); }
+  });
+
+  it('a failure becomes a retry item and the bound moves past it; the retry is synced first next time', async () => {
+    const { ctx, lock, cleanup } = await loopCtx();
+    try {
+      const synced: string[][] = [];
+      const failing = new Set(['bad']);
+      const log = memoryLog([{ id: '01', name: 'bad' }, { id: '02', name: 'good' }], synced, failing);
+      const first = await runShard(ctx, log, lock);
+      assert.deepEqual([first.marker, first.pending], ['02', 1]);
+      assert.deepEqual((await ctx.bounds.get('bucket-index', 'b:1'))?.items.map((i) => i.name), ['bad']);
+      failing.clear();
+      ctx.backoff.succeeded('bucket-index b:1 bad');
+      const second = await runShard(ctx, log, lock);
+      assert.deepEqual([second.marker, second.pending], ['02', 0]);
+      assert.deepEqual(synced.at(-1), ['bad']);
+    } finally { cleanup(); }
+  });
+
+  it('a stopped run writes no bound', async () => {
+    const { ctx, cleanup } = await loopCtx();
+    try {
+      const stop = new AbortController();
+      const lock = ShardLock.none('data', 0, stop.signal);
+      const log = memoryLog([{ id: '01', name: 'a' }], []);
+      log.sync = async () => { stop.abort(); throw new Stopped(); };
+      const run = await runShard({ ...ctx, stop: stop.signal } as SyncContext, log, lock);
+      assert.equal(run.status, 'stopped');
+      assert.equal(await ctx.bounds.get('bucket-index', 'b:1'), undefined);
+    } finally { cleanup(); }
   });
 });

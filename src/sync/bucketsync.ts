@@ -82,6 +82,7 @@ export function bucketIndexLog(ctx: SyncContext, inst: InstanceName): ShardLog {
       }
       return {
         names: page.filter((e) => e.op !== 'cancel' && e.object !== '').map((e) => e.object),
+        size: page.length,
         end: page.length > 0 ? page[page.length - 1].op_id : '',
         truncated: page.length >= max,
       };

@@ -56,6 +56,7 @@ export function dataShardLog(ctx: SyncContext, shard: number, lock: ShardLock, n
       return {
         entries: page.entries,
         names: page.entries.map((e) => e.key).filter((k) => !isStateBucket(ctx, bucketOfInstance(k))),
+        size: page.entries.length,
         end: page.entries.length > 0 ? page.marker : '',
         truncated: page.truncated,
       };

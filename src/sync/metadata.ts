@@ -74,7 +74,7 @@ export function metadataShardLog(ctx: SyncContext, shard: number): ShardLog {
     entity: String(shard),
     async read(marker, max) {
       const page = await ctx.src.listLog<MdLogEntry>('metadata', shard, marker, max);
-      return { names: page.entries.map((e) => retryName(e.section, e.name)), end: page.entries.length > 0 ? page.marker : '', truncated: page.truncated };
+      return { names: page.entries.map((e) => retryName(e.section, e.name)), size: page.entries.length, end: page.entries.length > 0 ? page.marker : '', truncated: page.truncated };
     },
     sync(names, signal) {
       return syncMetadataKeys(ctx, names.map(parseRetryName).filter((x): x is [string, string] => x !== undefined), signal);

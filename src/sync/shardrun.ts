@@ -12,8 +12,10 @@ import type { SyncContext } from './context.js';
 import { boundChanged, namesToSync, nextMarker, nextRetries, type ShardStatus } from './replay.js';
 
 export interface PageView {
-  /** The name each entry asks to sync, in log order (repeats allowed). */
+  /** The name each entry asks to sync, in log order (repeats allowed; entries that need nothing give none). */
   names: string[];
+  /** Log entries on the page, including those that name nothing to sync (cancelled ops, bookkeeping). */
+  size: number;
   /** The marker after the last entry ('' when the page is empty). */
   end: string;
   truncated: boolean;
@@ -73,7 +75,7 @@ export async function runShard<P extends PageView>(ctx: SyncContext, log: ShardL
     const page = await log.read(marker, ctx.cfg.maxEntries);
     if (page === 'gone') return { status: 'done', marker, pending: 0, unsettled: false };
     const names = namesToSync(page.names, items, (n) => ctx.backoff.due(backoffName(log.type, log.entity, n)), first);
-    if (names.length === 0 && page.names.length === 0) break;
+    if (names.length === 0 && page.size === 0) break;
     const startMs = log.now ? log.now() : Date.now();
     let result: SyncResult;
     try {
@@ -89,9 +91,9 @@ export async function runShard<P extends PageView>(ctx: SyncContext, log: ShardL
       else ctx.backoff.succeeded(key);
     }
     const failed = new Set([...result.failed, ...result.owed, ...(result.also ?? [])]);
-    const settledEnd = page.names.length > 0 && log.settle ? await log.settle(marker, page, startMs) : page.end;
-    const next = { marker: nextMarker(marker, settledEnd, page.names.length > 0), items: nextRetries(items, names, failed, new Date().toISOString()) };
-    if (page.names.length > 0 && compareMarkers(next.marker, page.end) < 0) unsettled = true;
+    const settledEnd = page.size > 0 && log.settle ? await log.settle(marker, page, startMs) : page.end;
+    const next = { marker: nextMarker(marker, settledEnd, page.size > 0), items: nextRetries(items, names, failed, new Date().toISOString()) };
+    if (page.size > 0 && compareMarkers(next.marker, page.end) < 0) unsettled = true;
     // Checked after the work and before the write: a bound must never be written without the lock.
     if (!lock.valid()) return stopped();
     if (boundChanged({ marker, items }, next)) await ctx.bounds.set(log.type, log.entity, next);
