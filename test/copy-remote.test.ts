@@ -44,7 +44,8 @@ describe('remote copy', () => {
     let release!: () => void;
     const released = new Promise<void>((resolve) => { release = resolve; });
     r.srcProxy.before = async (req) => {
-      if (req.method === 'GET' && req.url === objPath('rcb', 'slow')) await released;
+      // The object GET itself (with or without the prepend-metadata query), not ?acl or ?tagging.
+      if (req.method === 'GET' && (req.url ?? '').split('?')[0] === objPath('rcb', 'slow') && !/[?&](acl|tagging)/.test(req.url ?? '')) await released;
       return undefined;
     };
     try {

@@ -23,18 +23,39 @@ class SourceProxy {
   held: (() => void) | undefined;
   heldSeen = false;
   coarse = false;
+  seen: string[] = [];
   async start(listenPort: number, target: number): Promise<void> {
     this.server = createServer((req, res) => {
+      this.seen.push(`${req.method} ${req.url}`);
       const up = httpRequest({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers }, (ur) => {
         const headers = { ...ur.headers };
         if (this.coarse) delete headers['rgwx-mtime'];
         res.writeHead(ur.statusCode ?? 502, headers);
-        if (req.method === 'GET' && this.holdPath !== undefined && req.url === this.holdPath) {
+        if (req.method === 'GET' && this.holdPath !== undefined && (req.url ?? '').split('?')[0] === this.holdPath && !/[?&](acl|tagging)/.test(req.url ?? '')) {
           this.holdPath = undefined;
-          // The headers go now, so the zone starts streaming the body and waits inside the copy.
+          // The headers and the attribute prefix go now, so the zone starts streaming the object
+          // into its temp file and waits inside the copy, past its early copy-if-newer check.
           res.flushHeaders();
+          let prefix = Number(ur.headers['rgwx-embedded-metadata-len'] ?? 0);
+          let released = false;
+          const pending: Buffer[] = [];
+          ur.on('data', (chunk: Buffer) => {
+            if (released) return void res.write(chunk);
+            if (prefix > 0) {
+              const head = chunk.subarray(0, prefix);
+              res.write(head);
+              prefix -= head.length;
+              chunk = chunk.subarray(head.length);
+            }
+            if (chunk.length > 0) pending.push(chunk);
+          });
+          ur.on('end', () => { if (released) res.end(); });
           this.heldSeen = true;
-          this.held = () => ur.pipe(res);
+          this.held = () => {
+            released = true;
+            for (const c of pending) res.write(c);
+            if (ur.readableEnded) res.end();
+          };
           return;
         }
         ur.pipe(res);
@@ -163,12 +184,35 @@ describe('embedded zone: object attributes', () => {
 
   it('4: remote copy keeps every attribute, tags and ACL included', async () => {
     await call(east.url, 'PUT', '/docs/pulled', alice, { body: 'pulled', headers: ALL });
+    const from = proxy.seen.length;
     const r = await remoteCopy('docs', 'pulled', 'op-attrs');
     assert.equal(r.status, 200, r.text);
+    // One answer carries attributes and bytes (prepend-metadata): no separate ?acl or ?tagging read
+    // that could describe another version.
+    assert.deepEqual(proxy.seen.slice(from), ['GET /docs/pulled?rgwx-prepend-metadata=true']);
     assertAll(await call(west.url, 'HEAD', '/docs/pulled', sys()), 'remote copy');
     assert.equal((await call(west.url, 'GET', '/docs/pulled?acl', sys())).text, (await call(east.url, 'GET', '/docs/pulled?acl', sys())).text);
     assert.equal((await call(west.url, 'GET', '/docs/pulled?tagging', sys())).text, (await call(east.url, 'GET', '/docs/pulled?tagging', sys())).text);
     assert.equal((await remoteCopy('docs', 'pulled', 'op-attrs-2')).status, 304, 'identical: not modified');
+  });
+
+  it('prepend-metadata: a system user\'s GET answers the attributes in front of the bytes; others are refused', async () => {
+    const key = 'empty ü+%/key';
+    await call(east.url, 'PUT', `/docs/${encodeURIComponent(key)}`, alice, { body: '', headers: { 'content-type': 'text/x-empty', 'x-amz-tagging': 'a=1' } });
+    const r = await call(east.url, 'GET', `/docs/${encodeURIComponent(key)}?rgwx-prepend-metadata=true`, sys());
+    assert.equal(r.status, 200);
+    const n = Number(r.headers['rgwx-embedded-metadata-len']);
+    assert.equal(r.body.length, n, 'a 0-byte object: the body is the prefix alone');
+    const doc = JSON.parse(r.body.subarray(0, n).toString('utf8')) as { etag: string; headers: Record<string, string>; tags: string; acl: { owner: string } };
+    assert.equal(doc.headers['content-type'], 'text/x-empty');
+    assert.equal(doc.tags, 'a=1');
+    assert.equal(doc.acl.owner, 'alice');
+    assert.equal((await call(east.url, 'GET', `/docs/${encodeURIComponent(key)}?rgwx-prepend-metadata=true`, alice)).status, 403);
+    const big = Buffer.alloc(3 * 1024 * 1024 + 7, 0x61);
+    await call(east.url, 'PUT', '/docs/big-prepend', alice, { body: big });
+    const rb = await call(east.url, 'GET', '/docs/big-prepend?rgwx-prepend-metadata=true', sys());
+    const nb = Number(rb.headers['rgwx-embedded-metadata-len']);
+    assert.ok(rb.body.subarray(nb).equals(big), 'the object bytes follow the prefix unchanged');
   });
 
   it('2: a slow remote copy never overwrites a newer version that arrived while it streamed', async () => {

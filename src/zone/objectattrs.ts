@@ -1,7 +1,8 @@
 /** What a request says about an object beside its body: user metadata, the copy source. */
 import type { IncomingHttpHeaders } from 'node:http';
 import { HttpError, headerValue } from './http.js';
-import { canonicalTags, DEFAULT_STORAGE_CLASS, parseTags, REPLICATED_HEADERS, STORAGE_CLASS_HEADER, type Acl, type Grant } from '../rgw/attrs.js';
+import { canonicalTags, DEFAULT_STORAGE_CLASS, parseTags, REPLICATED_HEADERS, STORAGE_CLASS_HEADER, type Acl, type Grant, type ObjectAttrs } from '../rgw/attrs.js';
+import type { ObjectRow } from './store.js';
 
 export function userMetadata(headers: IncomingHttpHeaders): Record<string, string> {
   const meta: Record<string, string> = {};
@@ -127,4 +128,16 @@ export function attrResponseHeaders(a: StoredAttrs): Record<string, string | num
   const tagCount = a.tags ? parseTags(a.tags).length : 0;
   if (tagCount > 0) h['x-amz-tagging-count'] = tagCount;
   return h;
+}
+
+/** An object row's replicated attributes, in the form both sides compare. */
+export function rowAttrs(o: ObjectRow): ObjectAttrs {
+  const a = parseStoredAttrs(o.attrs);
+  return {
+    headers: { ...a.headers, 'content-type': o.content_type },
+    meta: JSON.parse(o.meta) as Record<string, string>,
+    storageClass: a.storageClass ?? DEFAULT_STORAGE_CLASS,
+    tags: a.tags ?? '',
+    acl: a.acl,
+  };
 }

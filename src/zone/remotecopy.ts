@@ -15,7 +15,8 @@ import { s3Encode, signRequest } from '../rgw/sign.js';
 import type { BucketRow, ObjectRow } from './store.js';
 import { attrsDifferences, attrsFromHeaders, DEFAULT_STORAGE_CLASS, REPLICATED_HEADERS, tagCountFromHeaders, type ObjectAttrs } from '../rgw/attrs.js';
 import { parseAcl, parseTagging } from '../rgw/attrxml.js';
-import { parseStoredAttrs, type StoredAttrs } from './objectattrs.js';
+import { rowAttrs, type StoredAttrs } from './objectattrs.js';
+import { decodeEmbedded, EMBEDDED_LEN_HEADER, MAX_EMBEDDED_BYTES, PREPEND_QUERY, readPrefix, type PulledVersion } from './prepend.js';
 
 const FETCH_HEADERS_TIMEOUT_MS = 30_000;
 const FETCH_BODY_TIMEOUT_MS = 60_000;
@@ -53,7 +54,8 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
   };
   setState('in-progress');
 
-  const path = `/${s3Encode(src.bucket, false)}/${s3Encode(src.key, true)}`;
+  // Attributes and bytes in one answer (RGW's prepend-metadata): they describe one version.
+  const path = `/${s3Encode(src.bucket, false)}/${s3Encode(src.key, true)}?${PREPEND_QUERY}=true`;
   const url = new URL(zone.endpoint);
   const su = zc.realm.systemUser;
   const headers = signRequest({ method: 'GET', host: url.host, path, headers: {} }, { accessKey: su.accessKey, secretKey: su.secretKey }, 'v4');
@@ -76,19 +78,29 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
     throw new HttpError(resp.statusCode >= 500 ? 503 : 502, resp.statusCode >= 500 ? 'ServiceUnavailable' : 'RemoteCopyFailed', `source zone answered ${resp.statusCode}`);
   }
 
-  const srcMtime = sourceMtimeUs(rh);
-  const srcEtag = (headerValue(rh, 'etag') ?? '').replace(/"/g, '');
+  const embeddedLen = Number(headerValue(rh, EMBEDDED_LEN_HEADER) ?? NaN);
+  let embedded: PulledVersion | undefined;
   let pulled: PulledAttrs;
   try {
-    pulled = await sourceAttrs(zone.endpoint, src, rh, { accessKey: su.accessKey, secretKey: su.secretKey });
+    if (Number.isFinite(embeddedLen)) {
+      if (embeddedLen < 0 || embeddedLen > MAX_EMBEDDED_BYTES) throw new Error(`a ${embeddedLen}-byte metadata prefix`);
+      // Another gateway's prefix (Ceph's xattr dump) is cut off too; then the headers describe the object.
+      embedded = decodeEmbedded(await readPrefix(resp.body as unknown as Readable, embeddedLen));
+    }
+    pulled = embedded
+      ? { attrs: embedded.attrs, stored: storedFrom(embedded.attrs) }
+      : await sourceAttrs(zone.endpoint, src, rh, { accessKey: su.accessKey, secretKey: su.secretKey });
   } catch (e) {
-    await resp.body.dump();
+    await resp.body.dump().catch(() => undefined);
     setState('error');
     throw new HttpError(503, 'ServiceUnavailable', `cannot read the attributes of ${src.bucket}/${src.key} from ${zoneName}: ${(e as Error).message}`);
   }
-  // Last-Modified has whole seconds: without the source's sub-second mtime (Rgwx-Mtime; Ceph does
-  // not send it) a same-second overwrite looks "not newer", so only an identical object is kept.
-  const precise = headerValue(rh, 'rgwx-mtime') !== undefined;
+  const srcMtime = embedded?.mtimeUs ?? sourceMtimeUs(rh);
+  const srcEtag = embedded?.etag ?? (headerValue(rh, 'etag') ?? '').replace(/"/g, '');
+  // Last-Modified has whole seconds: without the source's sub-second mtime (Rgwx-Mtime or this
+  // zone's prefix; Ceph sends neither) a same-second overwrite looks "not newer", so only an
+  // identical object is kept.
+  const precise = embedded !== undefined || headerValue(rh, 'rgwx-mtime') !== undefined;
   const keepLocal = (local: ObjectRow): boolean => {
     if (!ifNewer || srcMtime === undefined || local.mtime_us < srcMtime) return false;
     const same = local.etag === srcEtag && attrsDifferences(pulled.attrs, rowAttrs(local), { storageClass: true }).length === 0;
@@ -105,11 +117,12 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
     return notModified();
   }
 
-  const length = headerValue(rh, 'content-length');
-  const etag = (headerValue(rh, 'etag') ?? '').replace(/"/g, '');
+  const declared = headerValue(rh, 'content-length');
+  const length = declared === undefined ? undefined : Number(declared) - (Number.isFinite(embeddedLen) ? embeddedLen : 0);
+  const etag = srcEtag;
   let written;
   try {
-    written = await zc.files.write(resp.body as unknown as Readable, length === undefined ? undefined : Number(length));
+    written = await zc.files.write(resp.body as unknown as Readable, length);
   } catch (e) {
     setState('error');
     throw new HttpError(503, 'ServiceUnavailable', `transfer from ${zoneName} failed: ${(e as Error).message}`);
@@ -125,8 +138,8 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
     // Decided again when the copy commits: a newer version may have arrived while this one streamed.
     result = zc.store.commitObject(dest, {
       key, size: written.size, etag: etag || written.md5, file: written.file,
-      content_type: headerValue(rh, 'content-type') ?? 'binary/octet-stream',
-      meta: JSON.stringify(userMetadata(rh as Record<string, string | string[] | undefined>)),
+      content_type: pulled.attrs.headers['content-type'] ?? 'binary/octet-stream',
+      meta: JSON.stringify(pulled.attrs.meta),
       mtime_us: srcMtime,
       attrs: JSON.stringify(pulled.stored),
     }, keepLocal);
@@ -147,17 +160,6 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
 
 interface PulledAttrs { attrs: ObjectAttrs; stored: StoredAttrs }
 
-/** An object row's replicated attributes, in the form both sides compare. */
-function rowAttrs(o: ObjectRow): ObjectAttrs {
-  const a = parseStoredAttrs(o.attrs);
-  return {
-    headers: { ...a.headers, 'content-type': o.content_type },
-    meta: JSON.parse(o.meta) as Record<string, string>,
-    storageClass: a.storageClass ?? DEFAULT_STORAGE_CLASS,
-    tags: a.tags ?? '',
-    acl: a.acl,
-  };
-}
 
 /**
  * The source object's attributes: headers and metadata from its GET answer; tags and ACL by their
@@ -180,10 +182,13 @@ async function sourceAttrs(endpoint: string, src: { bucket: string; key: string 
   const aclDoc = await sub('acl');
   const tags = tagsXml !== undefined ? parseTagging(tagsXml) : '';
   const acl = aclDoc !== undefined ? parseAcl(aclDoc) : undefined;
+  const all: ObjectAttrs = { ...attrs, tags, acl };
+  return { attrs: all, stored: storedFrom(all) };
+}
+
+/** What the zone stores beside Content-Type and metadata, from a source's attributes. */
+function storedFrom(a: ObjectAttrs): StoredAttrs {
   const headers: Record<string, string> = {};
-  for (const name of REPLICATED_HEADERS) if (name !== 'content-type' && attrs.headers[name] !== undefined) headers[name] = attrs.headers[name]!;
-  return {
-    attrs: { ...attrs, tags, acl },
-    stored: { headers, storageClass: attrs.storageClass === DEFAULT_STORAGE_CLASS ? undefined : attrs.storageClass, tags: tags || undefined, acl },
-  };
+  for (const name of REPLICATED_HEADERS) if (name !== 'content-type' && a.headers[name] !== undefined) headers[name] = a.headers[name]!;
+  return { headers, storageClass: a.storageClass === DEFAULT_STORAGE_CLASS ? undefined : a.storageClass, tags: a.tags || undefined, acl: a.acl };
 }

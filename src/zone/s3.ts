@@ -6,8 +6,9 @@ import type { ZoneContext } from './context.js';
 import { copyObjectResult, listAllMyBuckets, listObjectsV1, listObjectsV2, locationConstraint, type ListParams } from './s3xml.js';
 import { listKeys } from './listing.js';
 import { remoteCopy } from './remotecopy.js';
-import { aclFromHeaders, attrResponseHeaders, defaultAcl, checkedTags, parseCopySource, parseStoredAttrs, requestAttrs, userMetadata, type StoredAttrs } from './objectattrs.js';
+import { aclFromHeaders, attrResponseHeaders, defaultAcl, rowAttrs, checkedTags, parseCopySource, parseStoredAttrs, requestAttrs, userMetadata, type StoredAttrs } from './objectattrs.js';
 import { aclXml, parseAcl, parseTagging, taggingXml } from '../rgw/attrxml.js';
+import { EMBEDDED_LEN_HEADER, encodeEmbedded, PREPEND_QUERY } from './prepend.js';
 import { parseTags } from '../rgw/attrs.js';
 import { secUsec } from './clock.js';
 import type { BucketRow, ObjectRow } from './store.js';
@@ -180,12 +181,16 @@ async function objectOp(ctx: RequestContext, zc: ZoneContext, bucketName: string
   if (!o) throw new HttpError(404, 'NoSuchKey', `no key ${key} in ${bucketName}`);
   const headers = objectHeaders(o, ctx.user.key.system);
   if (method === 'HEAD') return sendEmpty(ctx.res, 200, { ...headers, 'Content-Length': o.size });
-  const range = parseRange(ctx.req.headers.range, o.size);
+  // A zone pulling this object gets its attributes in front of the bytes, read with them from one row.
+  const prefix = ctx.user.key.system && query.get(PREPEND_QUERY) === 'true' ? embeddedPrefix(o, b) : undefined;
+  const range = prefix ? undefined : parseRange(ctx.req.headers.range, o.size);
   if (range === 'unsatisfiable') throw new HttpError(416, 'InvalidRange', 'the requested range is not satisfiable');
   const status = range ? 206 : 200;
   const len = range ? range.end - range.start + 1 : o.size;
   if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${o.size}`;
-  ctx.res.writeHead(status, { ...headers, 'Content-Length': len });
+  if (prefix) headers[EMBEDDED_LEN_HEADER] = prefix.length;
+  ctx.res.writeHead(status, { ...headers, 'Content-Length': len + (prefix?.length ?? 0) });
+  if (prefix) ctx.res.write(prefix);
   if (len === 0) return void ctx.res.end();
   const stream = zc.files.read(o.file, range);
   await new Promise<void>((resolve) => {
@@ -317,4 +322,9 @@ async function objectSubresource(ctx: RequestContext, zc: ZoneContext, b: Bucket
   }
   zc.store.updateObjectAttrs(b, key, JSON.stringify(attrs));
   sendEmpty(ctx.res, 200);
+}
+
+function embeddedPrefix(o: ObjectRow, b: BucketRow): Buffer {
+  const a = rowAttrs(o);
+  return encodeEmbedded(o, { ...a, tags: a.tags ?? '', acl: a.acl ?? defaultAcl(b.owner) });
 }
