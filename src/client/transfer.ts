@@ -199,27 +199,25 @@ export class Transfer {
   }
 
   /** The object's tags on one side, or undefined where that gateway has no tagging (noted once). */
-  async readTags(side: Side, bucket: string, key: string, o: CopyOptions = {}): Promise<string | undefined> {
-    if (this.noTagging.has(side)) return undefined;
-    try {
-      return await this.s3[side].getTagging(bucket, key);
-    } catch (e) {
-      if (!isUnsupported(e)) throw e;
-      this.noTagging.add(side);
-      this.warnOnce(o, `the ${side} has no object tagging (?tagging answered ${(e as HttpError).status}): tags are not ${side === 'source' ? 'copied' : 'kept there'}`);
-      return undefined;
-    }
+  readTags(side: Side, bucket: string, key: string, o: CopyOptions = {}): Promise<string | undefined> {
+    return this.readOptional(side, 'tagging', 'object tagging', 'tags', () => this.s3[side].getTagging(bucket, key), o);
   }
 
   /** The object's ACL on one side, or undefined where that gateway has no object ACLs (noted once) or the object vanished. */
-  async readAcl(side: Side, bucket: string, key: string, o: CopyOptions = {}): Promise<Acl | undefined> {
-    if (this.noAcl.has(side)) return undefined;
+  readAcl(side: Side, bucket: string, key: string, o: CopyOptions = {}): Promise<Acl | undefined> {
+    return this.readOptional(side, 'acl', 'object ACLs', 'ACLs', () => this.s3[side].getAcl(bucket, key), o);
+  }
+
+  /** A sub-resource read that a gateway may not have at all (501/405): then never asked again on that side. */
+  private async readOptional<T>(side: Side, sub: 'tagging' | 'acl', what: string, plural: string, read: () => Promise<T>, o: CopyOptions): Promise<T | undefined> {
+    const lacking = sub === 'tagging' ? this.noTagging : this.noAcl;
+    if (lacking.has(side)) return undefined;
     try {
-      return await this.s3[side].getAcl(bucket, key);
+      return await read();
     } catch (e) {
       if (!isUnsupported(e)) throw e;
-      this.noAcl.add(side);
-      this.warnOnce(o, `the ${side} has no object ACLs (?acl answered ${(e as HttpError).status}): ACLs are not ${side === 'source' ? 'copied' : 'kept there'}`);
+      lacking.add(side);
+      this.warnOnce(o, `the ${side} has no ${what} (?${sub} answered ${(e as HttpError).status}): ${plural} are not ${side === 'source' ? 'copied' : 'kept there'}`);
       return undefined;
     }
   }

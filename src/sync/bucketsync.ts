@@ -10,7 +10,7 @@ import { AgentError, NotFound } from '../client/errors.js';
 import type { ListedObject } from '../client/s3.js';
 import { Stopped, forEachLimit } from '../worker/pool.js';
 import type { ShardLock } from '../worker/lock.js';
-import { retryLater, type SyncContext } from './context.js';
+import { retryLater, type ReadContext, type SyncContext } from './context.js';
 import { syncMetadataKey } from './metadata.js';
 import { syncObject } from './objectsync.js';
 import { runShard, type ShardLog, type ShardRun } from './shardrun.js';
@@ -31,7 +31,7 @@ function bucketId(doc: Buffer | undefined): string | undefined {
 }
 
 /** The source's current instance id of a bucket, or undefined when the bucket is gone. */
-export async function currentInstance(ctx: SyncContext, bucket: string): Promise<string | undefined> {
+export async function currentInstance(ctx: Pick<ReadContext, 'src'>, bucket: string): Promise<string | undefined> {
   return bucketId(await ctx.src.getMetadata('bucket', bucket));
 }
 

@@ -9,7 +9,7 @@
 import type { AdminApi } from '../client/admin.js';
 import { both, mergeWalk } from './march.js';
 import { AgentError } from '../client/errors.js';
-import { isUnsupported, type ListedObject, type S3Api } from '../client/s3.js';
+import { isUnsupported, type S3Api } from '../client/s3.js';
 import type { HttpError } from '../client/errors.js';
 import { contentDifference, listingVerdict, objectDifferences, objectState, tagsNeeded } from './equality.js';
 

@@ -6,7 +6,7 @@ import type { S3Api } from '../client/s3.js';
 import type { Transfer } from '../client/transfer.js';
 import type { ResolvedZones } from '../client/zonemap.js';
 import type { AgentConfig } from '../config.js';
-import type { BoundStore } from './bounds.js';
+import type { BoundReader, BoundStore } from './bounds.js';
 import { RetryBackoff } from '../worker/retry.js';
 import type { Accounting } from '../accounting.js';
 import type { VersioningWatch } from './versioning.js';
@@ -26,13 +26,19 @@ export function retryLater(ctx: SyncContext, kind: keyof typeof ITEM_LABEL, name
   ctx.log.warn(`${ITEM_LABEL[kind]} ${name}: ${(e as Error).message} (kept as a retry)`);
 }
 
-export interface SyncContext {
+/** What read-only commands (status, verify) get: clients, zones and bounds to read. Nothing that writes. */
+export interface ReadContext {
   cfg: AgentConfig;
   src: AdminApi;
   dst: AdminApi;
   srcS3: S3Api;
   dstS3: S3Api;
   zones: ResolvedZones;
+  bounds: BoundReader;
+}
+
+/** Everything a syncing agent process shares: the read context, bounds it may write, and the rest. */
+export interface SyncContext extends ReadContext {
   bounds: BoundStore;
   log: SyncLogger;
   acct: Accounting;

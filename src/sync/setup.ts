@@ -7,24 +7,15 @@ import { hasReplicaLog, probeCapabilities } from '../client/probe.js';
 import { Transfer } from '../client/transfer.js';
 import { AgentError } from '../client/errors.js';
 import type { AgentConfig } from '../config.js';
-import { BucketBackend, FileBackend, MonotonicBounds, ReplicaLogBackend, type BoundBackend, type BoundStore } from './bounds.js';
-import { agentIdentity, type SyncContext, type SyncLogger } from './context.js';
+import { BucketBackend, FileBackend, MonotonicBounds, ReplicaLogBackend, type BoundBackend } from './bounds.js';
+import { agentIdentity, type ReadContext, type SyncContext, type SyncLogger } from './context.js';
 import { Accounting } from '../accounting.js';
 import { RetryBackoff } from '../worker/retry.js';
 import { VersioningWatch } from './versioning.js';
 
 export interface SyncSetup { ctx: SyncContext; close(): Promise<void> }
 
-/** What read-only commands (status, verify) get: clients, zones and a bound store to read. Nothing that writes. */
-export interface ReadContext {
-  cfg: AgentConfig;
-  src: AdminApi;
-  dst: AdminApi;
-  srcS3: S3Api;
-  dstS3: S3Api;
-  zones: ResolvedZones;
-  bounds: BoundStore;
-}
+export type { ReadContext };
 export interface ReadSetup { ctx: ReadContext; close(): Promise<void> }
 
 interface Connection { src: ZoneClient; dst: ZoneClient; zones: ResolvedZones; lockerId: string; nextOpId: () => string }

@@ -4,9 +4,10 @@
  * the retry items still owed (down to objects, through the bucket-instance bounds).
  */
 import type { DataLogEntry, LogType, MdLogEntry } from '../client/admin.js';
-import type { ReadContext } from './setup.js';
+import type { ReadContext } from './context.js';
 import { forEachLimit } from '../worker/pool.js';
 import { isVersionedInstance, versionedNote } from './versioning.js';
+import { currentInstance } from './bucketsync.js';
 
 export interface ShardStatus { shard: number; marker: string; head: string; behind: boolean; retries: string[]; oldestUnsyncedAgeSeconds: number | null }
 export interface LogStatus { shards: number; caught_up: number; behind: number; with_retries: number; no_bound: number }
@@ -30,7 +31,7 @@ async function versionedBuckets(ctx: ReadContext): Promise<string[]> {
   const buckets: string[] = [];
   for await (const b of ctx.src.metadataKeys('bucket')) buckets.push(b);
   await forEachLimit(buckets, 16, async (b) => {
-    const id = await currentInstanceOf(ctx, b);
+    const id = await currentInstance(ctx, b);
     if (!id) return;
     const doc = await ctx.src.getMetadata('bucket.instance', `${b}:${id}`);
     if (doc && isVersionedInstance(JSON.parse(doc.toString('utf8')))) out.push(b);
@@ -38,10 +39,7 @@ async function versionedBuckets(ctx: ReadContext): Promise<string[]> {
   return out.sort();
 }
 
-async function currentInstanceOf(ctx: ReadContext, bucket: string): Promise<string | undefined> {
-  const doc = await ctx.src.getMetadata('bucket', bucket);
-  return doc ? (JSON.parse(doc.toString('utf8')) as { data?: { bucket?: { bucket_id?: string } } }).data?.bucket?.bucket_id : undefined;
-}
+
 
 async function shardStatuses(ctx: ReadContext, type: LogType, now: number): Promise<ShardStatus[]> {
   const n = await ctx.src.shardCount(type);

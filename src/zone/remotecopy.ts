@@ -8,7 +8,7 @@ import { request } from 'undici';
 import type { Readable } from 'node:stream';
 import { HttpError, headerValue, sendXml, type RequestContext } from './http.js';
 import type { ZoneContext } from './context.js';
-import { parseCopySource, userMetadata } from './objectattrs.js';
+import { parseCopySource } from './objectattrs.js';
 import { copyObjectResult } from './s3xml.js';
 import { usFromSecFrac } from './clock.js';
 import { s3Encode, signRequest } from '../rgw/sign.js';
