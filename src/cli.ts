@@ -237,6 +237,10 @@ async function runSync(a: Record<string, unknown> & { logLevel: string; logForma
       } catch (e) {
         if (e instanceof Stopped && stop.aborted) break;
         if (!(e instanceof AgentError) || a.once) throw e;
+        // Counted like a failed pass: an alert on failing passes must also fire for a daemon that
+        // never gets past its start-up full sync.
+        setup.ctx.acct.failed('pass');
+        metrics?.passFailed(e);
         log.error(`cannot start syncing: ${e.message}; trying again in ${cfg.prepareErrorDelay}s`);
         await sleep(cfg.prepareErrorDelay * 1000, stop);
       }

@@ -37,7 +37,7 @@ export class AgentMetrics {
     const objects = new Counter({ name: 'rgw_agent_objects_synced_total', help: 'Objects made equal on the destination, by result', labelNames: ['result'], registers: r });
     const bytes = new Counter({ name: 'rgw_agent_bytes_synced_total', help: 'Bytes copied (where the gateway reports sizes)', registers: r });
     const metadata = new Counter({ name: 'rgw_agent_metadata_synced_total', help: 'Metadata entries copied or removed', labelNames: ['result'], registers: r });
-    const errors = new Counter({ name: 'rgw_agent_errors_total', help: 'Failures (each became a retry item), by kind', labelNames: ['kind'], registers: r });
+    const errors = new Counter({ name: 'rgw_agent_errors_total', help: 'Failures by kind: object, metadata and bucket failures each became a retry item; pass counts failed passes and failed start-up attempts', labelNames: ['kind'], registers: r });
     const contention = new Counter({ name: 'rgw_agent_lock_contention_total', help: 'Shard locks found held by another agent', registers: r });
     const lost = new Counter({ name: 'rgw_agent_locks_lost_total', help: 'Shard locks lost while working (work stopped, no bound written)', registers: r });
     updates.push(

@@ -240,6 +240,11 @@ describe('faithful copies (review findings)', () => {
     const port = await freePort();
     const daemon = p.agent(['sync'], { metrics_port: port, prepare_error_delay: 1 });
     await equalZones(p, 'initial sync');
+    // Incremental passes have started (zones can be equal while the start-up full sync still holds locks).
+    await until('the daemon passes', async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined);
+      return /rgw_agent_passes_total [1-9]/.test(r ? await r.text() : '');
+    }, 30_000);
     // The destination refuses every shard lock: the next pass with work fails as a whole.
     p.proxy.fault = (req) => ((req.url ?? '').includes('lock&') ? 503 : undefined);
     await put(p.east, alice, 'acct-bucket', 'k', 'v');
@@ -247,6 +252,23 @@ describe('faithful copies (review findings)', () => {
       const r = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined);
       return /rgw_agent_errors_total\{kind="pass"\} [1-9]/.test(r ? await r.text() : '');
     }, 30_000);
+    p.proxy.fault = undefined;
+    await equalZones(p, 'synced once the destination recovers');
+    await daemon.kill('SIGTERM');
+  });
+
+  it('accounting: a start-up full sync that keeps failing counts as failed passes', async () => {
+    p = await startPair({ mdShards: 2, dataShards: 2 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    assert.equal((await call(p.east, 'PUT', '/acct-start', alice)).status, 200);
+    p.proxy.fault = (req) => ((req.url ?? '').includes('lock&') ? 503 : undefined);
+    const port = await freePort();
+    const daemon = p.agent(['sync'], { metrics_port: port, prepare_error_delay: 1 });
+    await until('the start-up failure is counted', async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined);
+      return /rgw_agent_errors_total\{kind="pass"\} [1-9]/.test(r ? await r.text() : '');
+    }, 30_000);
+    assert.match(daemon.output(), /cannot start syncing/);
     p.proxy.fault = undefined;
     await equalZones(p, 'synced once the destination recovers');
     await daemon.kill('SIGTERM');
