@@ -15,7 +15,7 @@ import { ZoneClient, type ZoneClientOptions } from '../src/client/http.js';
 import { S3Api, objectPath } from '../src/client/s3.js';
 import { AdminApi } from '../src/client/admin.js';
 import { AccessDenied, AgentError, Conflict, HttpError, isRetryable, Locked, NetworkError, NotFound } from '../src/client/errors.js';
-import { parseRegionMap, resolveZones, sameEndpoint, ZoneMapError } from '../src/client/zonemap.js';
+import { parsePeriodMap, parseRegionMap, resolveZones, sameEndpoint, ZoneMapError } from '../src/client/zonemap.js';
 
 interface Keys { accessKey: string; secretKey: string }
 
@@ -482,7 +482,9 @@ describe('AdminApi against an embedded zone', () => {
   });
 
   it('the embedded zone\'s region map resolves to source us-east for destination us-west', async () => {
-    const z = resolveZones(parseRegionMap(await admin.regionMap()), { destination: zones[1].url, metadataOnly: false });
+    const map = await admin.zoneMap();
+    assert.equal(map.from, 'GET /admin/config');
+    const z = resolveZones(map.groups, { destination: zones[1].url, metadataOnly: false });
     assert.equal(z.source.name, 'us-east');
     assert.equal(z.destination.name, 'us-west');
     assert.equal(z.sourceEndpoint, zones[0].url);
@@ -572,6 +574,46 @@ describe('zonemap: resolveZones', () => {
     assert.equal(z.sourceEndpoint, 'http://127.0.0.1:8000');
     assert.equal(resolveZones(groups, { destination: 'http://127.0.0.1:8001/', srcZone: EAST_ID, metadataOnly: false }).source.name, 'us-east');
     assert.equal(resolveZones(groups, { destination: 'http://127.0.0.1:8001/', srcZone: 'us-east', metadataOnly: false }).source.id, EAST_ID);
+  });
+
+  it('period maps (Pacific strings, Reef JSON booleans, both recorded) resolve zones by id and name', () => {
+    const period = (release: string) => JSON.parse(readFileSync(new URL(`../../test/fixtures/ceph-${release}/realm-period.json`, import.meta.url), 'utf8')) as unknown;
+    for (const release of ['pacific', 'reef']) {
+      const groups = parsePeriodMap(period(release));
+      assert.equal(groups.length, 1, release);
+      assert.equal(groups[0].name, 'us');
+      assert.equal(groups[0].isMaster, true, `${release}: is_master`);
+      const z = resolveZones(groups, { destination: 'http://127.0.0.1:8001', metadataOnly: false });
+      assert.equal(z.source.name, 'us-east', release);
+      assert.equal(z.destination.name, 'us-west', release);
+      assert.ok(z.source.logData, `${release}: log_data`);
+      assert.match(z.source.id, /^[0-9a-f-]{36}$/, `${release}: zones by id`);
+      assert.equal(resolveZones(groups, { destination: 'http://127.0.0.1:8001', srcZone: z.source.id, metadataOnly: false }).source.name, 'us-east');
+    }
+    mapError(() => parsePeriodMap({ id: 'x' }), /no "period_map.zonegroups"/);
+  });
+
+  it('zoneMap: the region map where /admin/config answers, the period map where it answers 405 (Reef)', async () => {
+    const reef = readFileSync(new URL('../../test/fixtures/ceph-reef/realm-period.json', import.meta.url), 'utf8');
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      if ((req.url ?? '').startsWith('/admin/config')) res.writeHead(405, { 'content-type': 'application/json' }).end('{"Code":"MethodNotAllowed"}');
+      else if ((req.url ?? '').startsWith('/admin/realm/period')) res.writeHead(200, { 'content-type': 'application/json' }).end(reef);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const c = new ZoneClient({ endpoint: `http://127.0.0.1:${port}`, credentials: { accessKey: 'AK', secretKey: 'SK' }, backoffMs: 1 });
+      const map = await new AdminApi(c).zoneMap();
+      await c.close();
+      assert.equal(map.from, 'GET /admin/realm/period');
+      assert.equal(resolveZones(map.groups, { destination: 'http://127.0.0.1:8001', metadataOnly: false }).source.name, 'us-east');
+      assert.deepEqual(seen, ['GET /admin/config', 'GET /admin/realm/period']);
+    } finally {
+      server.close();
+    }
   });
 
   it('destination not in the map: the message lists the known zones and endpoints', () => {

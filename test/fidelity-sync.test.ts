@@ -233,6 +233,41 @@ describe('faithful copies (review findings)', () => {
     await daemon.kill('SIGTERM');
   });
 
+  it('18: metadata logged in earlier periods is synced after new periods are committed', async () => {
+    p = await startPair({ mdShards: 2, dataShards: 2 });
+    await createUser(p.east, p.sys, 'alice');
+    const full = p.agent(['full-sync']);
+    assert.equal(await full.exited, 0, full.output());
+    const epoch = async () => (await call(p.east, 'GET', '/admin/log?type=metadata', p.sys)).json<{ realm_epoch: number }>().realm_epoch;
+    const first = await epoch();
+    // The agent is down while the source logs a user, commits a period, logs another, commits again.
+    await createUser(p.east, p.sys, 'in-first-period');
+    await p.commitPeriod();
+    await createUser(p.east, p.sys, 'in-second-period');
+    await p.commitPeriod();
+    await createUser(p.east, p.sys, 'in-current-period');
+    assert.equal(await epoch(), first + 2, 'two periods were committed');
+    const before = p.agent(['status', '--json']);
+    await before.exited;
+    const report = JSON.parse(before.stdout()) as { caught_up: boolean; behind_shards: { older_period?: string }[] };
+    assert.equal(report.caught_up, false);
+    assert.ok(report.behind_shards.some((b) => b.older_period), `status names the older period: ${before.stdout()}`);
+    const once = p.agent(['sync', '--once']);
+    assert.equal(await once.exited, 0, once.output());
+    assert.match(once.output(), /read to its end; reading period/);
+    const users = (await call(p.westDirect, 'GET', '/admin/metadata/user', p.sys)).json<string[]>();
+    for (const u of ['in-first-period', 'in-second-period', 'in-current-period']) assert.ok(users.includes(u), `${u} synced (destination users: ${users.join(', ')})`);
+    const after = p.agent(['status', '--json']);
+    await after.exited;
+    assert.equal((JSON.parse(after.stdout()) as { caught_up: boolean }).caught_up, true, after.stdout());
+    // Later changes in the current period keep syncing from the bounds now in that period.
+    await createUser(p.east, p.sys, 'later');
+    const again = p.agent(['sync', '--once']);
+    assert.equal(await again.exited, 0, again.output());
+    assert.doesNotMatch(again.output(), /read to its end/);
+    assert.ok((await call(p.westDirect, 'GET', '/admin/metadata/user', p.sys)).json<string[]>().includes('later'));
+  });
+
   it('accounting: a failed pass moves rgw_agent_errors_total{kind="pass"}', async () => {
     p = await startPair({ mdShards: 2, dataShards: 2 });
     const alice = await createUser(p.east, p.sys, 'alice');

@@ -11,7 +11,7 @@ import { ShardLock } from '../src/worker/lock.js';
 import { Stopped } from '../src/worker/pool.js';
 import type { SyncContext } from '../src/sync/context.js';
 import { boundChanged, namesToSync, nextMarker, nextRetries, settledCount } from '../src/sync/replay.js';
-import { compareMarkers, laterMarker, markerPosition, shardMarkers } from '../src/rgw/markers.js';
+import { compareMarkers, dataPageEnd, laterMarker, markerPosition, shardMarkers } from '../src/rgw/markers.js';
 import { sourceClockOffsetMs } from '../src/rgw/clock.js';
 import { bucketIndexShard } from '../src/rgw/shard.js';
 import { parseInstanceName } from '../src/sync/bucketsync.js';
@@ -129,6 +129,22 @@ describe('markers', () => {
     assert.equal(seen.size, 11);
     assert.equal(bucketIndexShard('anything', 1), 0);
   });
+});
+
+describe('where a data-log page ends', () => {
+  const F = '00000000000000000000:00000000000000000100';
+  const H = '00000000000000000000:00000000000000000512';
+  const e = (id?: string) => (id ? { id } : {});
+  const table: [string, Parameters<typeof dataPageEnd>, ReturnType<typeof dataPageEnd>][] = [
+    ['an empty page', [F, undefined, { marker: '', truncated: false, entries: [] }], ''],
+    ['the gateway gives the end (Pacific, Reef)', [F, undefined, { marker: H, truncated: false, entries: [e()] }], H],
+    ['entries with ids and no marker: the last id', [F, undefined, { marker: '', truncated: false, entries: [e('1_1.0_1.1'), e('1_2.0_2.1')] }], '1_2.0_2.1'],
+    ['Tentacle, not truncated, head not read yet: ask for it', [F, undefined, { marker: '', truncated: false, entries: [e()] }], 'ask-head'],
+    ['Tentacle, not truncated: the head read before the listing', [F, H, { marker: '', truncated: false, entries: [e()] }], H],
+    ['Tentacle, the head read before was not past the start: stay (the entries came after it)', [H, F, { marker: '', truncated: false, entries: [e()] }], H],
+    ['a truncated page without a position: stay', [F, H, { marker: '', truncated: true, entries: [e()] }], F],
+  ];
+  for (const [name, args, want] of table) it(name, () => assert.equal(dataPageEnd(...args), want));
 });
 
 describe('tenants', () => {

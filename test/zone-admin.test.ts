@@ -86,6 +86,16 @@ describe('embedded zone admin API', () => {
     assert.deepEqual(statuses, ['write', 'remove']);
   });
 
+  it('user metadata from Reef and later (JSON booleans) keeps a system user a system user', async () => {
+    for (const [uid, system, admin] of [['reef-sys', true, 200], ['pacific-sys', 'true', 200], ['reef-plain', false, 403]] as const) {
+      const key = `KEY${uid.replace('-', '').toUpperCase()}`;
+      const doc = { key: `user:${uid}`, ver: { tag: '_t', ver: 1 }, data: { user_id: uid, display_name: uid, keys: [{ user: uid, access_key: key, secret_key: `${uid}-secret` }], system, suspended: false } };
+      const put = await call(west.url, 'PUT', `/admin/metadata/user?key=${uid}`, sys(), { body: JSON.stringify(doc) });
+      assert.ok(put.status < 300, `${uid}: ${put.status} ${put.text}`);
+      assert.equal((await call(west.url, 'GET', '/admin/metadata/user', { accessKey: key, secretKey: `${uid}-secret` })).status, admin, `${uid} (system: ${JSON.stringify(system)})`);
+    }
+  });
+
   it('writes a bucket-index and a data-log entry with every object change', async () => {
     const inst = (await call(east.url, 'GET', '/admin/metadata/bucket?key=docs', sys())).json<{ data: { bucket: { bucket_id: string } } }>().data.bucket.bucket_id;
     const instance = `docs:${inst}`;

@@ -1,10 +1,11 @@
 /** Typed RGW admin API: region map, logs, locks, bounds (replica_log), metadata, op state. */
 import type { ZoneClient } from './http.js';
-import { NotFound } from './errors.js';
-import { isStartMarker } from '../rgw/markers.js';
-import type { BilogEntry, Bound, BoundType, DataLogEntry, LogPage, LogType, MdLogEntry, RetryItem } from '../rgw/wire.js';
+import { AgentError, HttpError, NotFound } from './errors.js';
+import { parsePeriodMap, parseRegionMap, type MapZonegroup } from './zonemap.js';
+import { dataPageEnd, isStartMarker } from '../rgw/markers.js';
+import type { BilogEntry, Bound, BoundType, DataLogEntry, LogPage, LogType, MdLogEntry, PeriodInfo, PeriodRef, RetryItem } from '../rgw/wire.js';
 
-export type { BilogEntry, Bound, BoundType, DataLogEntry, LogPage, LogType, MdLogEntry, MetadataDoc, RetryItem } from '../rgw/wire.js';
+export type { BilogEntry, Bound, BoundType, DataLogEntry, LogPage, LogType, MdLogEntry, MetadataDoc, PeriodInfo, PeriodRef, RetryItem } from '../rgw/wire.js';
 
 const DAEMON_ID = 'radosgw-agent'; // RGW keeps one entity per record; the original agent's id lets both share progress.
 
@@ -16,6 +17,10 @@ function markerParam(marker: string): [string, string][] {
   return isStartMarker(marker) ? [] : [['marker', marker]];
 }
 
+function periodParam(period: string | undefined): [string, string][] {
+  return period ? [['period', period]] : [];
+}
+
 function entityParam(type: BoundType, entity: string): [string, string] {
   return type === 'bucket-index' ? ['bucket-instance', entity] : ['id', entity];
 }
@@ -23,8 +28,17 @@ function entityParam(type: BoundType, entity: string): [string, string] {
 export class AdminApi {
   constructor(readonly client: ZoneClient) {}
 
-  regionMap(): Promise<unknown> {
-    return this.client.json('GET', '/admin/config');
+  /**
+   * The zonegroups this gateway knows: the region map where it serves one (Hammer to Pacific),
+   * else the current period's map (Reef and later answer /admin/config with 405).
+   */
+  async zoneMap(): Promise<{ from: string; groups: MapZonegroup[] }> {
+    try {
+      return { from: 'GET /admin/config', groups: parseRegionMap(await this.client.json('GET', '/admin/config')) };
+    } catch (e) {
+      if (!(e instanceof HttpError && (e.status === 405 || e.status === 404))) throw e;
+    }
+    return { from: 'GET /admin/realm/period', groups: parsePeriodMap(await this.client.json('GET', '/admin/realm/period')) };
   }
 
   async shardCount(type: LogType): Promise<number> {
@@ -32,25 +46,60 @@ export class AdminApi {
     return r.num_objects;
   }
 
-  async shardMarker(type: LogType, shard: number): Promise<string> {
-    return (await this.shardInfo(type, shard)).marker;
+  /**
+   * The metadata log's current period, where the gateway has periods (Jewel and later with a
+   * metadata-log history; not Hammer, not a gateway that never wrote its history).
+   */
+  async currentPeriod(): Promise<PeriodRef | undefined> {
+    const r = await this.client.json<{ period?: unknown; realm_epoch?: unknown }>('GET', '/admin/log', { query: [['type', 'metadata']] });
+    return typeof r.period === 'string' && r.period !== '' && typeof r.realm_epoch === 'number' ? { id: r.period, realmEpoch: r.realm_epoch } : undefined;
+  }
+
+  /** A period and its predecessor; undefined when the source does not know the id. */
+  async period(id: string): Promise<PeriodInfo | undefined> {
+    try {
+      const r = await this.client.json<{ id?: unknown; realm_epoch?: unknown; predecessor_uuid?: unknown }>('GET', '/admin/realm/period', { query: [['period_id', id]] });
+      if (typeof r.id !== 'string' || typeof r.realm_epoch !== 'number') throw new AgentError(`GET /admin/realm/period?period_id=${id}: the answer has no id and realm_epoch`);
+      return { id: r.id, realmEpoch: r.realm_epoch, predecessor: typeof r.predecessor_uuid === 'string' ? r.predecessor_uuid : '' };
+    } catch (e) {
+      if (e instanceof NotFound) return undefined;
+      throw e;
+    }
+  }
+
+  /** `period`: a metadata shard of that period's log (the current one when absent). */
+  async shardMarker(type: LogType, shard: number, period?: string): Promise<string> {
+    return (await this.shardInfo(type, shard, period)).marker;
   }
 
   /** A log shard's head marker and the time of its last entry (NaN when the zone gives none). */
-  async shardInfo(type: LogType, shard: number): Promise<{ marker: string; lastUpdateMs: number }> {
-    const r = await this.client.json<{ marker: string; last_update?: string }>('GET', '/admin/log', { query: [['info', undefined], ['type', type], ['id', String(shard)]] });
+  async shardInfo(type: LogType, shard: number, period?: string): Promise<{ marker: string; lastUpdateMs: number }> {
+    const r = await this.client.json<{ marker: string; last_update?: string }>('GET', '/admin/log', { query: [['info', undefined], ['type', type], ['id', String(shard)], ...periodParam(period)] });
     return { marker: r.marker, lastUpdateMs: r.last_update ? Date.parse(r.last_update) : NaN };
   }
 
-  async listLog<E extends MdLogEntry | DataLogEntry>(type: LogType, shard: number, marker: string, max: number): Promise<LogPage<E>> {
+  async listLog<E extends MdLogEntry | DataLogEntry>(type: LogType, shard: number, marker: string, max: number, period?: string): Promise<LogPage<E>> {
     try {
       return await this.client.json<LogPage<E>>('GET', '/admin/log', {
-        query: [['type', type], ['id', String(shard)], ...markerParam(marker), ['max-entries', String(max)]],
+        query: [['type', type], ['id', String(shard)], ...markerParam(marker), ['max-entries', String(max)], ...periodParam(period)],
       });
     } catch (e) {
       if (e instanceof NotFound) return { marker: '', truncated: false, entries: [] };
       throw e;
     }
+  }
+
+  /** Set once the gateway answered a data-log page without its end marker (Tentacle). */
+  private dataPagesWithoutEnd = false;
+
+  /** A data-log page whose `marker` is always its end, also where the gateway leaves it empty. */
+  async listDataLog(shard: number, marker: string, max: number): Promise<LogPage<DataLogEntry>> {
+    const head = this.dataPagesWithoutEnd ? await this.shardMarker('data', shard) : undefined;
+    const page = await this.listLog<DataLogEntry>('data', shard, marker, max);
+    const end = dataPageEnd(marker, head, page);
+    if (end !== 'ask-head') return { ...page, marker: end };
+    this.dataPagesWithoutEnd = true;
+    return this.listDataLog(shard, marker, max);
   }
 
   async bilogMaxMarker(instance: string): Promise<string> {

@@ -1,6 +1,7 @@
 /**
  * Region (zonegroup) map parsing and source/destination resolution. Hammer-era maps key zones by
  * name; Pacific keys zonegroups and master_zone by id and adds ids on zones: resolve by either.
+ * Reef and later have no region map: the current period's map says the same.
  */
 import { AgentError } from './errors.js';
 
@@ -14,26 +15,40 @@ function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
+/** Pacific writes booleans as "true"/"false", Reef and later as JSON booleans. */
+function flag(v: unknown): boolean {
+  return v === 'true' || v === true;
+}
+
+function zonegroup(key: string, v: Record<string, unknown>): MapZonegroup {
+  const zones = Array.isArray(v.zones) ? (v.zones as Record<string, unknown>[]) : [];
+  return {
+    key,
+    name: str(v.name) || key,
+    isMaster: flag(v.is_master),
+    masterZone: str(v.master_zone),
+    zones: zones.map((z) => ({
+      id: str(z.id) || str(z.name),
+      name: str(z.name),
+      endpoints: Array.isArray(z.endpoints) ? z.endpoints.map(str).filter(Boolean) : [],
+      logMeta: flag(z.log_meta),
+      logData: flag(z.log_data),
+    })),
+  };
+}
+
+/** The region map of GET /admin/config (Hammer to Pacific). */
 export function parseRegionMap(doc: unknown): MapZonegroup[] {
   const regions = (doc as { regions?: unknown })?.regions;
   if (!Array.isArray(regions)) throw new ZoneMapError('the region map has no "regions" list');
-  return regions.map((r: { key?: unknown; val?: Record<string, unknown> }) => {
-    const v = r.val ?? {};
-    const zones = Array.isArray(v.zones) ? (v.zones as Record<string, unknown>[]) : [];
-    return {
-      key: str(r.key),
-      name: str(v.name) || str(r.key),
-      isMaster: v.is_master === 'true' || v.is_master === true,
-      masterZone: str(v.master_zone),
-      zones: zones.map((z) => ({
-        id: str(z.id) || str(z.name),
-        name: str(z.name),
-        endpoints: Array.isArray(z.endpoints) ? z.endpoints.map(str).filter(Boolean) : [],
-        logMeta: z.log_meta === 'true' || z.log_meta === true,
-        logData: z.log_data === 'true' || z.log_data === true,
-      })),
-    };
-  });
+  return regions.map((r: { key?: unknown; val?: Record<string, unknown> }) => zonegroup(str(r.key), r.val ?? {}));
+}
+
+/** The zonegroups of the current period, GET /admin/realm/period (Reef and later serve no /admin/config). */
+export function parsePeriodMap(doc: unknown): MapZonegroup[] {
+  const groups = (doc as { period_map?: { zonegroups?: unknown } })?.period_map?.zonegroups;
+  if (!Array.isArray(groups)) throw new ZoneMapError('the period has no "period_map.zonegroups" list');
+  return groups.map((g: Record<string, unknown>) => zonegroup(str(g.id) || str(g.name), g));
 }
 
 /** Same host string and port (80/443 by scheme when absent), as the original agent compares. */

@@ -34,3 +34,19 @@ export function shardMarkers(marker: string): [string, string][] {
     return [part.slice(0, i), part.slice(i + 1)];
   });
 }
+
+/**
+ * Where a data-log page read from `from` ends. Tentacle answers `"marker": ""` on a page that is
+ * not truncated and gives its entries no ids; such a page reached the end of the log, so it ends
+ * at least at the shard head read just before the listing (`headBefore`): entries logged between
+ * the two calls are read again, never skipped. 'ask-head' = the head is needed and was not read.
+ */
+export function dataPageEnd(from: string, headBefore: string | undefined, page: { marker: string; truncated: boolean; entries: { id?: string }[] }): string | 'ask-head' {
+  if (page.entries.length === 0 || page.marker !== '') return page.marker;
+  const id = page.entries[page.entries.length - 1].id;
+  if (id) return id;
+  // A truncated page without a position: stay, and read it again.
+  if (page.truncated) return from;
+  if (headBefore === undefined) return 'ask-head';
+  return compareMarkers(headBefore, from) > 0 ? headBefore : from;
+}

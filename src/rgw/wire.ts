@@ -9,5 +9,10 @@ export interface DataLogEntry { id?: string; key: string; timestamp: string; gen
 export interface LogPage<E> { marker: string; truncated: boolean; entries: E[] }
 export interface BilogEntry { op_id: string; op: string; object: string; instance?: string; state?: string; timestamp: string }
 export interface RetryItem { name: string; timestamp: string }
-export interface Bound { marker: string; items: RetryItem[] }
+/** A metadata-log period: RGW keeps one metadata log per period, and a realm epoch orders them. */
+export interface PeriodRef { id: string; realmEpoch: number }
+/** A period as the source describes it (GET /admin/realm/period). */
+export interface PeriodInfo extends PeriodRef { predecessor: string }
+/** `period`: for metadata shards, the period whose log the marker belongs to (absent: the source has no periods, or a bound from before they were recorded). */
+export interface Bound { marker: string; items: RetryItem[]; period?: PeriodRef }
 export interface MetadataDoc { key: string; ver?: unknown; mtime?: unknown; data: Record<string, unknown> }

@@ -9,13 +9,13 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { AdminApi, Bound, BoundType, RetryItem } from '../client/admin.js';
+import type { AdminApi, Bound, BoundType, PeriodRef, RetryItem } from '../client/admin.js';
 import { forEachLimit } from '../worker/pool.js';
 import { AgentError, NotFound } from '../client/errors.js';
 import type { S3Api } from '../client/s3.js';
 import { isStartMarker, laterMarker } from '../rgw/markers.js';
 
-export type { Bound, BoundType };
+export type { Bound, BoundType, PeriodRef };
 
 export interface BoundStore extends BoundReader {
   set(type: BoundType, entity: string, bound: Bound): Promise<void>;
@@ -36,9 +36,27 @@ export interface BoundBackend {
   write(type: BoundType, entity: string, bound: Bound): Promise<void>;
 }
 
+/**
+ * The floor for a write, by the rule above, where markers of one period's log compare and a newer
+ * period starts a new log (its markers say nothing about the old one's). A write never moves a
+ * bound to an older period; one without a period keeps the period already known.
+ */
+export function boundFloor(known: { marker: string; period?: PeriodRef } | undefined, write: Bound): { floor: string; period?: PeriodRef } {
+  const period = write.period ?? known?.period;
+  if (!known) return { floor: '', period };
+  if (known.period && period && period.realmEpoch < known.period.realmEpoch) {
+    throw new AgentError(`refusing to move a sync bound back from period ${known.period.id} (realm epoch ${known.period.realmEpoch}) to ${period.id} (realm epoch ${period.realmEpoch})`);
+  }
+  if (known.period && period && period.realmEpoch > known.period.realmEpoch) return { floor: '', period };
+  if (known.period && period && period.id !== known.period.id) {
+    throw new AgentError(`two periods with realm epoch ${period.realmEpoch}: ${known.period.id} and ${period.id}`);
+  }
+  return { floor: known.marker, period };
+}
+
 export class MonotonicBounds implements BoundStore {
-  /** The newest marker this process has seen per entity: the floor for any write. */
-  private readonly known = new Map<string, string>();
+  /** The newest position this process has seen per entity: the floor for any write. */
+  private readonly known = new Map<string, { marker: string; period?: PeriodRef }>();
   private readonly backend: BoundBackend;
 
   constructor(backend: BoundBackend) {
@@ -51,22 +69,26 @@ export class MonotonicBounds implements BoundStore {
 
   async get(type: BoundType, entity: string): Promise<Bound | undefined> {
     const b = await this.backend.read(type, entity);
-    if (b) this.remember(type, entity, b.marker);
+    if (b) this.remember(type, entity, b);
     return b;
   }
 
   async set(type: BoundType, entity: string, bound: Bound): Promise<void> {
-    const floor = this.known.get(`${type}/${entity}`) ?? '';
+    const { floor, period } = boundFloor(this.known.get(`${type}/${entity}`), bound);
     const marker = laterMarker(bound.marker, floor);
     // The replica log refuses an empty marker; " " is only written where no real marker exists.
-    const stored = isStartMarker(marker) ? ' ' : marker;
-    await this.backend.write(type, entity, { marker: stored, items: bound.items });
+    const stored: Bound = { marker: isStartMarker(marker) ? ' ' : marker, items: bound.items, ...(period ? { period } : {}) };
+    await this.backend.write(type, entity, stored);
     this.remember(type, entity, stored);
   }
 
-  private remember(type: BoundType, entity: string, marker: string): void {
+  private remember(type: BoundType, entity: string, b: Bound): void {
     const k = `${type}/${entity}`;
-    this.known.set(k, laterMarker(marker, this.known.get(k) ?? ''));
+    const known = this.known.get(k);
+    // What another process stored in an older period than we know of moves nothing back.
+    if (known?.period && b.period && b.period.realmEpoch < known.period.realmEpoch) return;
+    const newPeriod = !known || (b.period !== undefined && b.period.realmEpoch > (known.period?.realmEpoch ?? -1));
+    this.known.set(k, { marker: newPeriod ? b.marker : laterMarker(b.marker, known.marker), period: b.period ?? known?.period });
   }
 }
 
@@ -151,7 +173,7 @@ export class SpillingBackend implements BoundBackend {
       if (!r) throw new Error(`the bound of ${type} ${entity} names ${note.chunks - 1} extra retry records, but ${name} is missing`);
       extras[i] = r.items;
     });
-    return { marker: b.marker, items: [...b.items.slice(0, -1), ...extras.flat()] };
+    return { ...b, items: [...b.items.slice(0, -1), ...extras.flat()] };
   }
 
   write(type: BoundType, entity: string, bound: Bound): Promise<void> {
@@ -175,27 +197,45 @@ export class SpillingBackend implements BoundBackend {
     }
     const gen = 1 - current;
     await forEachLimit([...chunks.keys()].slice(1), 4, (k) => this.inner.write('bucket-index', SpillingBackend.extra(type, entity, gen, k), { marker: bound.marker, items: chunks[k] }));
-    await this.inner.write(type, entity, { marker: bound.marker, items: [...chunks[0], { name: `${SPILL_PREFIX}${gen}:${chunks.length}`, timestamp: SPILL_TIME }] });
+    await this.inner.write(type, entity, { ...bound, items: [...chunks[0], { name: `${SPILL_PREFIX}${gen}:${chunks.length}`, timestamp: SPILL_TIME }] });
     this.gens.set(key, gen);
   }
 }
 
+const PERIOD_PREFIX = 'rgw-agent:period:';
+
+/**
+ * The replica log keeps a marker and retry items, nothing else: a bound's period travels as a
+ * last item "rgw-agent:period:<realm epoch>:<id>", taken off again when read.
+ */
 export class ReplicaLogBackend implements BoundBackend {
   readonly kind = 'replica-log';
   readonly recordLimited = true;
   constructor(private readonly dest: AdminApi) {}
-  read(type: BoundType, entity: string): Promise<Bound | undefined> {
-    return this.dest.getBound(type, entity);
+  async read(type: BoundType, entity: string): Promise<Bound | undefined> {
+    const b = await this.dest.getBound(type, entity);
+    const last = b?.items.at(-1);
+    const m = last && last.timestamp === SPILL_TIME && last.name.startsWith(PERIOD_PREFIX) ? /^(\d+):(.+)$/.exec(last.name.slice(PERIOD_PREFIX.length)) : null;
+    if (!b || !m) return b;
+    return { marker: b.marker, items: b.items.slice(0, -1), period: { realmEpoch: Number(m[1]), id: m[2] } };
   }
   write(type: BoundType, entity: string, bound: Bound): Promise<void> {
-    return this.dest.setBound(type, entity, bound);
+    const items = bound.period ? [...bound.items, { name: `${PERIOD_PREFIX}${bound.period.realmEpoch}:${bound.period.id}`, timestamp: SPILL_TIME }] : bound.items;
+    return this.dest.setBound(type, entity, { marker: bound.marker, items });
   }
 }
 
+function parsePeriod(v: unknown): PeriodRef | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const p = v as { id?: unknown; realmEpoch?: unknown };
+  return typeof p.id === 'string' && typeof p.realmEpoch === 'number' ? { id: p.id, realmEpoch: p.realmEpoch } : undefined;
+}
+
 function parseBound(text: string, where: string): Bound {
-  const j = JSON.parse(text) as { marker?: unknown; items?: unknown };
+  const j = JSON.parse(text) as { marker?: unknown; items?: unknown; period?: unknown };
   if (typeof j.marker !== 'string' || !Array.isArray(j.items)) throw new Error(`${where} is not a sync bound`);
-  return { marker: j.marker, items: (j.items as { name: string; timestamp: string }[]).map((i) => ({ name: String(i.name), timestamp: String(i.timestamp) })) };
+  const period = parsePeriod(j.period);
+  return { marker: j.marker, items: (j.items as { name: string; timestamp: string }[]).map((i) => ({ name: String(i.name), timestamp: String(i.timestamp) })), ...(period ? { period } : {}) };
 }
 
 /**
@@ -221,7 +261,7 @@ export class BucketBackend implements BoundBackend {
   }
 
   async write(type: BoundType, entity: string, bound: Bound): Promise<void> {
-    const body = JSON.stringify({ marker: bound.marker, items: bound.items, updated: new Date().toISOString() });
+    const body = JSON.stringify({ marker: bound.marker, items: bound.items, ...(bound.period ? { period: bound.period } : {}), updated: new Date().toISOString() });
     try {
       await this.s3.putObject(this.bucket, BucketBackend.key(type, entity), body, 'application/json');
     } catch (e) {
@@ -261,14 +301,14 @@ export class FileBackend implements BoundBackend {
 
   async read(type: BoundType, entity: string): Promise<Bound | undefined> {
     const b = this.saved[`${type}/${entity}`];
-    return b ? { marker: b.marker, items: [...b.items] } : undefined;
+    return b ? { marker: b.marker, items: [...b.items], ...(b.period ? { period: { ...b.period } } : {}) } : undefined;
   }
 
   write(type: BoundType, entity: string, bound: Bound): Promise<void> {
     if (this.o.readOnly) return Promise.reject(new AgentError(`the state file ${this.path} was opened read-only`));
     // Serialized, and each write starts from what was saved, whether the one before it failed or not.
     const run = this.chain.catch(() => undefined).then(async () => {
-      const next = { ...this.saved, [`${type}/${entity}`]: { marker: bound.marker, items: [...bound.items] } };
+      const next = { ...this.saved, [`${type}/${entity}`]: { marker: bound.marker, items: [...bound.items], ...(bound.period ? { period: { ...bound.period } } : {}) } };
       await this.flush(next);
       this.saved = next;
     });

@@ -3,7 +3,7 @@
  * its listing (full), and only into the instance the source's logs name (a bucket deleted and
  * re-created has a new instance; objects of the new one must never land in the old one).
  */
-import type { BilogEntry } from '../rgw/wire.js';
+import type { BilogEntry, PeriodRef } from '../rgw/wire.js';
 import { bucketIndexShard } from '../rgw/shard.js';
 import { laterMarker, shardMarkers } from '../rgw/markers.js';
 import { AgentError, NotFound } from '../client/errors.js';
@@ -156,10 +156,12 @@ async function* emptyListing(): AsyncGenerator<ListedObject> { /* additive sync:
  * Stores a full sync's snapshot as a bound, never behind what is already stored, keeping the
  * stored retry items and adding the failures.
  */
-export async function storeSnapshotBound(ctx: SyncContext, type: 'metadata' | 'data' | 'bucket-index', entity: string, snap: string, failed: Set<string>): Promise<void> {
+export async function storeSnapshotBound(ctx: SyncContext, type: 'metadata' | 'data' | 'bucket-index', entity: string, snap: string, failed: Set<string>, period?: PeriodRef): Promise<void> {
   const existing = await ctx.bounds.get(type, entity);
   const now = new Date().toISOString();
   const items = new Map((existing?.items ?? []).map((i) => [i.name, i]));
   for (const f of failed) if (!items.has(f)) items.set(f, { name: f, timestamp: now });
-  await ctx.bounds.set(type, entity, { marker: laterMarker(snap, existing?.marker ?? ''), items: [...items.values()] });
+  // A stored marker of another period's log says nothing about this one.
+  const samePeriod = !period || !existing?.period || existing.period.id === period.id;
+  await ctx.bounds.set(type, entity, { marker: samePeriod ? laterMarker(snap, existing?.marker ?? '') : snap, items: [...items.values()], ...(period ? { period } : {}) });
 }

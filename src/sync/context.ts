@@ -1,4 +1,5 @@
 /** Everything one agent process shares while syncing a source zone into a destination zone. */
+import type { PeriodHistory } from './periods.js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { AdminApi } from '../client/admin.js';
@@ -35,6 +36,8 @@ export interface ReadContext {
   dstS3: S3Api;
   zones: ResolvedZones;
   bounds: BoundReader;
+  /** The source's metadata-log periods. */
+  periods: PeriodHistory;
 }
 
 /** Everything a syncing agent process shares: the read context, bounds it may write, and the rest. */

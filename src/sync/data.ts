@@ -25,7 +25,7 @@ export async function markerAfter(ctx: SyncContext, shard: number, marker: strin
   const id = page.entries[k - 1].id;
   if (id) return id;
   // Entries without ids (Pacific's FIFO log): ask for exactly that prefix to learn where it ends.
-  const prefix = await ctx.src.listLog<DataLogEntry>('data', shard, marker, k);
+  const prefix = await ctx.src.listDataLog(shard, marker, k);
   return prefix.entries.length === k ? prefix.marker : marker;
 }
 
@@ -52,7 +52,7 @@ export function dataShardLog(ctx: SyncContext, shard: number, lock: ShardLock, n
     entity: String(shard),
     now,
     async read(marker, max) {
-      const page = await ctx.src.listLog<DataLogEntry>('data', shard, marker, max);
+      const page = await ctx.src.listDataLog(shard, marker, max);
       return {
         entries: page.entries,
         names: page.entries.map((e) => e.key).filter((k) => !isStateBucket(ctx, bucketOfInstance(k))),

@@ -10,7 +10,7 @@ import { mdlogShard, syncMetadataKeys, SECTION_ORDER } from './metadata.js';
 import { dataShard } from '../rgw/shard.js';
 import { withShardLock } from './shardlock.js';
 import { forEachLimit, Stopped } from '../worker/pool.js';
-import type { LogType, DataLogEntry } from '../rgw/wire.js';
+import type { LogType, DataLogEntry, PeriodRef } from '../rgw/wire.js';
 import type { ShardStatus } from './replay.js';
 import { settledCount } from './replay.js';
 import { compareMarkers, isStartMarker } from '../rgw/markers.js';
@@ -32,10 +32,10 @@ function note(summary: FullSyncSummary, type: LogType, shard: number, status: Sh
   if (status === 'busy') summary.busyShards++;
 }
 
-async function snapshot(ctx: SyncContext, type: LogType, shards: number[]): Promise<Map<number, { marker: string; lastUpdateMs: number }>> {
+async function snapshot(ctx: SyncContext, type: LogType, shards: number[], period?: PeriodRef): Promise<Map<number, { marker: string; lastUpdateMs: number }>> {
   const out = new Map<number, { marker: string; lastUpdateMs: number }>();
   await forEachLimit(shards, 16, async (i) => {
-    out.set(i, await ctx.src.shardInfo(type, i));
+    out.set(i, await ctx.src.shardInfo(type, i, period?.id));
   });
   return out;
 }
@@ -56,7 +56,10 @@ async function allKeys(gen: AsyncGenerator<string>): Promise<string[]> {
 export async function fullSyncMetadata(ctx: SyncContext, summary: FullSyncSummary, only?: Set<number>): Promise<void> {
   const n = await ctx.src.shardCount('metadata');
   const shards = [...Array(n).keys()].filter((i) => !only || only.has(i));
-  const snap = await snapshot(ctx, 'metadata', shards);
+  // Markers of the period current now: if a new one is committed during the listing, the
+  // incremental passes read this period's log to its end before the new one's.
+  const period = await ctx.periods.current();
+  const snap = await snapshot(ctx, 'metadata', shards, period);
   const srcSections = new Set(await ctx.src.metadataSections());
   const copy = new Map<number, [string, string][]>();
   const remove = new Map<number, [string, string][]>();
@@ -91,7 +94,7 @@ export async function fullSyncMetadata(ctx: SyncContext, summary: FullSyncSummar
       for (const f of await syncMetadataKeys(ctx, remove.get(shard) ?? [], lock.signal, true)) failed.add(f);
       summary.failedMetadata.push(...failed);
       if (!lock.valid()) return 'lost';
-      await storeSnapshotBound(ctx, 'metadata', String(shard), snap.get(shard)!.marker, failed);
+      await storeSnapshotBound(ctx, 'metadata', String(shard), snap.get(shard)!.marker, failed, period);
       return 'done';
     });
     note(summary, 'metadata', shard, status);
@@ -116,7 +119,7 @@ async function settledBefore(ctx: SyncContext, shard: number, head: { marker: st
   const from = (await ctx.bounds.get('data', String(shard)))?.marker ?? '';
   let marker = from;
   for (;;) {
-    const page = await ctx.src.listLog<DataLogEntry>('data', shard, marker, ctx.cfg.maxEntries);
+    const page = await ctx.src.listDataLog(shard, marker, ctx.cfg.maxEntries);
     const entries = page.entries.filter((e) => !e.id || compareMarkers(e.id, head.marker) <= 0);
     const k = settledCount(entries.map((e) => Date.parse(e.timestamp)), windowMs, startMs);
     if (k < page.entries.length || !page.truncated) return markerAfter(ctx, shard, marker, page, k);

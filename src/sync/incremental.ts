@@ -3,10 +3,11 @@
  * and works only on shards that moved past their bound, owe retries, or hold data-log entries
  * younger than the window; only those are locked. The daemon repeats passes after a short delay.
  */
-import type { LogType } from '../rgw/wire.js';
+import type { LogType, PeriodRef } from '../rgw/wire.js';
 import { compareMarkers } from '../rgw/markers.js';
 import type { SyncContext } from './context.js';
-import { metadataShardLog } from './metadata.js';
+import { runMetadataShard } from './metadata.js';
+import { periodToRead } from './periods.js';
 import { dataShardLog } from './data.js';
 import { withShardLock } from './shardlock.js';
 import { runShard } from './shardrun.js';
@@ -16,7 +17,7 @@ import { AgentRegistry } from './agents.js';
 
 export interface PassSummary { metadataShards: number; dataShards: number; busy: number; lost: number; pendingRetries: number; durationMs: number; fullSynced: number }
 
-interface ShardState { marker: string; pending: number; unsettled: boolean }
+interface ShardState { marker: string; pending: number; unsettled: boolean; period?: PeriodRef }
 
 import { sleep } from '../worker/sleep.js';
 
@@ -43,7 +44,7 @@ export class Syncer {
         }
         const b = await this.ctx.bounds.get(type, i.toString());
         if (!b) this.unsynced[type].add(i);
-        states[i] = { marker: b?.marker ?? '', pending: b?.items.length ?? 0, unsettled: false };
+        states[i] = { marker: b?.marker ?? '', pending: b?.items.length ?? 0, unsettled: false, ...(b?.period ? { period: b.period } : {}) };
       });
       this.state[type] = states;
     }
@@ -80,18 +81,20 @@ export class Syncer {
     return this.unsynced.metadata.size + this.unsynced.data.size;
   }
 
-  private async shardsWithWork(type: LogType): Promise<number[]> {
+  /** `current`: the source's metadata period this pass (metadata shards in an older one have work). */
+  private async shardsWithWork(type: LogType, current: PeriodRef | undefined): Promise<number[]> {
     const states = this.state[type];
     const work: number[] = [];
     // A shard that still owes its full sync is not replayed: its log alone may not hold everything.
     await forEachLimit([...states.keys()].filter((i) => this.mine(type, i) && !this.unsynced[type].has(i)), 16, async (i) => {
       const s = states[i];
-      const head = await this.ctx.src.shardMarker(type, i);
+      const plan = type === 'metadata' ? periodToRead(s.period, current) : { read: undefined, final: true };
+      const head = await this.ctx.src.shardMarker(type, i, plan.read?.id);
       this.heads[type][i] = head;
-      const behind = compareMarkers(head, s.marker) > 0;
+      const behind = compareMarkers(head, s.marker) > 0 || !plan.final;
       if (behind && !this.behindSince.has(`${type}/${i}`)) {
         // Newly behind: the oldest unsynced change is the first entry after the bound.
-        const first = (await this.ctx.src.listLog(type, i, s.marker, 1)).entries[0];
+        const first = (await this.ctx.src.listLog(type, i, s.marker, 1, plan.read?.id)).entries[0];
         const ts = first ? Date.parse(first.timestamp) : NaN;
         this.behindSince.set(`${type}/${i}`, Number.isNaN(ts) ? Date.now() : ts);
       }
@@ -122,16 +125,18 @@ export class Syncer {
       summary.fullSynced = before - this.owedFullSync;
       summary.busy += fs.busyShards;
     }
+    const current = await this.ctx.periods.current();
     for (const type of this.types()) {
-      const work = await this.shardsWithWork(type);
+      const work = await this.shardsWithWork(type, current);
       if (type === 'metadata') summary.metadataShards = work.length;
       else summary.dataShards = work.length;
       await forEachLimit(work, this.ctx.cfg.numWorkers, async (shard) => {
         const outcome = await withShardLock(this.ctx, type, shard, async (lock) => {
-          const run = await runShard(this.ctx, type === 'metadata' ? metadataShardLog(this.ctx, shard) : dataShardLog(this.ctx, shard, lock), lock);
+          const run = type === 'metadata' ? await runMetadataShard(this.ctx, shard, lock, current) : await runShard(this.ctx, dataShardLog(this.ctx, shard, lock), lock);
           if (run.status !== 'done') return run.status;
           this.state[type][shard] = run;
-          if (compareMarkers(run.marker, this.heads[type][shard] ?? '') >= 0 && !run.unsettled) this.behindSince.delete(`${type}/${shard}`);
+          const caughtUp = type === 'data' || run.period?.id === current?.id;
+          if (caughtUp && compareMarkers(run.marker, this.heads[type][shard] ?? '') >= 0 && !run.unsettled) this.behindSince.delete(`${type}/${shard}`);
           return 'done';
         });
         if (outcome === 'busy') summary.busy++;

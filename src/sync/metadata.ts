@@ -3,10 +3,12 @@
  * sync) are copied verbatim from source to destination; gone on the source means removed on the
  * destination. Instances go before buckets, users before both.
  */
-import type { MdLogEntry } from '../client/admin.js';
+import type { MdLogEntry, PeriodRef } from '../client/admin.js';
 import { metadataShard } from '../rgw/shard.js';
 import { isStateBucket, retryLater, type SyncContext } from './context.js';
-import type { ShardLog } from './shardrun.js';
+import { interrupted, runShard, type ShardLog, type ShardRun } from './shardrun.js';
+import type { ShardLock } from '../worker/lock.js';
+import { describePeriod, periodToRead } from './periods.js';
 import { forEachLimit } from '../worker/pool.js';
 
 export const SECTION_ORDER = ['user', 'bucket.instance', 'bucket'];
@@ -67,17 +69,37 @@ export async function syncMetadataKeys(ctx: SyncContext, keys: Iterable<[string,
   return failed;
 }
 
-/** A metadata-log shard as a ShardLog: entries name "section/key". */
-export function metadataShardLog(ctx: SyncContext, shard: number): ShardLog {
+/** A metadata-log shard of one period (the gateway's current one when undefined) as a ShardLog: entries name "section/key". */
+export function metadataShardLog(ctx: SyncContext, shard: number, period?: PeriodRef): ShardLog {
   return {
     type: 'metadata',
     entity: String(shard),
+    ...(period ? { period } : {}),
     async read(marker, max) {
-      const page = await ctx.src.listLog<MdLogEntry>('metadata', shard, marker, max);
+      const page = await ctx.src.listLog<MdLogEntry>('metadata', shard, marker, max, period?.id);
       return { names: page.entries.map((e) => retryName(e.section, e.name)), size: page.entries.length, end: page.entries.length > 0 ? page.marker : '', truncated: page.truncated };
     },
     sync(names, signal) {
       return syncMetadataKeys(ctx, names.map(parseRetryName).filter((x): x is [string, string] => x !== undefined), signal);
     },
   };
+}
+
+/**
+ * Replays a metadata shard up to the source's current period: the log of the period its bound
+ * names is read to its end, then the bound moves to the next period's start (keeping its retry
+ * items: they name keys, not log positions), and so on until the current period's log is done.
+ */
+export async function runMetadataShard(ctx: SyncContext, shard: number, lock: ShardLock, current: PeriodRef | undefined): Promise<ShardRun> {
+  for (;;) {
+    const bound = await ctx.bounds.get('metadata', String(shard));
+    const plan = periodToRead(bound?.period, current);
+    const run = await runShard(ctx, metadataShardLog(ctx, shard, plan.read), lock);
+    if (run.status !== 'done' || plan.final || !plan.read || !current) return run;
+    const next = await ctx.periods.successor(plan.read, current);
+    if (!lock.valid()) return { ...run, status: interrupted(ctx, lock) };
+    const items = (await ctx.bounds.get('metadata', String(shard)))?.items ?? [];
+    await ctx.bounds.set('metadata', String(shard), { marker: '', items, period: { id: next.id, realmEpoch: next.realmEpoch } });
+    ctx.log.info(`metadata shard ${shard}: period ${describePeriod(plan.read)} read to its end; reading period ${describePeriod(next)} from its start`);
+  }
 }

@@ -1,8 +1,9 @@
 /** Builds a SyncContext from a validated config: clients for both zones, zone resolution, identity. */
+import { PeriodHistory } from './periods.js';
 import { AdminApi } from '../client/admin.js';
 import { ZoneClient } from '../client/http.js';
 import { S3Api } from '../client/s3.js';
-import { parseRegionMap, resolveAcrossClusters, resolveZones, sameEndpoint, type ResolvedZones } from '../client/zonemap.js';
+import { resolveAcrossClusters, resolveZones, sameEndpoint, type ResolvedZones } from '../client/zonemap.js';
 import { hasReplicaLog, probeCapabilities } from '../client/probe.js';
 import { Transfer } from '../client/transfer.js';
 import { AgentError } from '../client/errors.js';
@@ -18,7 +19,8 @@ export interface SyncSetup { ctx: SyncContext; close(): Promise<void> }
 export type { ReadContext };
 export interface ReadSetup { ctx: ReadContext; close(): Promise<void> }
 
-interface Connection { src: ZoneClient; dst: ZoneClient; zones: ResolvedZones; lockerId: string; nextOpId: () => string }
+/** `mapFrom`: which call gave each zone map (the region map, or the period's on Reef and later). */
+interface Connection { src: ZoneClient; dst: ZoneClient; zones: ResolvedZones; lockerId: string; nextOpId: () => string; mapFrom: string }
 
 /** Clients for both zones and the zones resolved from the region map: GETs only. */
 async function connect(cfg: AgentConfig, log: SyncLogger): Promise<Connection> {
@@ -36,17 +38,21 @@ async function connect(cfg: AgentConfig, log: SyncLogger): Promise<Connection> {
   const dst = clientFor(cfg.destination, cfg.destAccessKey, cfg.destSecretKey);
   let src: ZoneClient | undefined;
   try {
-    const destMap = parseRegionMap(await new AdminApi(dst).regionMap());
+    const { from, groups: destMap } = await new AdminApi(dst).zoneMap();
+    const mapFrom = [`${cfg.destination} ${from}`];
     let zones: ResolvedZones;
     if (cfg.source && !destMap.some((g) => g.zones.some((z) => z.endpoints.some((e) => sameEndpoint(e, cfg.source!))))) {
       // Another cluster: the source is described by its own region map.
       src = clientFor(cfg.source, cfg.srcAccessKey, cfg.srcSecretKey);
-      zones = resolveAcrossClusters(destMap, parseRegionMap(await new AdminApi(src).regionMap()), { destination: cfg.destination, source: cfg.source, metadataOnly: cfg.metadataOnly });
+      const srcMap = await new AdminApi(src).zoneMap();
+      mapFrom.push(`${cfg.source} ${srcMap.from}`);
+      zones = resolveAcrossClusters(destMap, srcMap.groups, { destination: cfg.destination, source: cfg.source, metadataOnly: cfg.metadataOnly });
     } else {
       zones = resolveZones(destMap, { destination: cfg.destination, source: cfg.source, srcZone: cfg.srcZone, metadataOnly: cfg.metadataOnly });
       src = clientFor(zones.sourceEndpoint, cfg.srcAccessKey, cfg.srcSecretKey);
     }
-    return { src, dst, zones, lockerId, nextOpId };
+    log.debug(`zone map from ${mapFrom.join('; ')}`);
+    return { src, dst, zones, lockerId, nextOpId, mapFrom: mapFrom.join('; ') };
   } catch (e) {
     await Promise.all([dst.close(), src?.close()]);
     throw e;
@@ -67,7 +73,8 @@ export async function createReadContext(cfg: AgentConfig, log: SyncLogger): Prom
     const dst = new AdminApi(c.dst);
     const dstS3 = new S3Api(c.dst);
     const kind = cfg.stateStore !== 'auto' ? cfg.stateStore : cfg.stateFile ? 'file' : await hasReplicaLog(dst) ? 'replica-log' : 'bucket';
-    const ctx: ReadContext = { cfg, src: new AdminApi(c.src), dst, srcS3: new S3Api(c.src), dstS3, zones: c.zones, bounds: new MonotonicBounds(backendFor(kind, cfg, dst, dstS3, true)) };
+    const src = new AdminApi(c.src);
+    const ctx: ReadContext = { cfg, src, dst, srcS3: new S3Api(c.src), dstS3, zones: c.zones, bounds: new MonotonicBounds(backendFor(kind, cfg, dst, dstS3, true)), periods: new PeriodHistory(src) };
     return { ctx, close };
   } catch (e) {
     await close();
@@ -77,7 +84,7 @@ export async function createReadContext(cfg: AgentConfig, log: SyncLogger): Prom
 
 export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop: AbortSignal = new AbortController().signal): Promise<SyncSetup> {
   const c = await connect(cfg, log);
-  const { zones, lockerId, nextOpId } = c;
+  const { zones, lockerId, nextOpId, mapFrom } = c;
   const srcClient = c.src;
   const dstClient = c.dst;
   const dst = new AdminApi(dstClient);
@@ -105,12 +112,12 @@ export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop:
     const src = new AdminApi(srcClient);
     const ctx: SyncContext = {
       cfg, src, dst, srcS3: new S3Api(srcClient), dstS3, zones,
-      bounds: new MonotonicBounds(backend), log, acct: new Accounting(), backoff: new RetryBackoff(), lockerId, nextOpId, clientId: 'rgw-agent', stop,
+      bounds: new MonotonicBounds(backend), periods: new PeriodHistory(src), log, acct: new Accounting(), backoff: new RetryBackoff(), lockerId, nextOpId, clientId: 'rgw-agent', stop,
       copyMode, transfer: new Transfer(srcClient, dstClient, cfg.multipartThreshold, cfg.objectSyncTimeout * 1000), owners: new Map(),
       dataShards: cfg.shards ? new Set(cfg.shards) : undefined, dataLocks: caps.dataLogLocks,
       versioning: new VersioningWatch((instance) => src.getMetadata('bucket.instance', instance), (m) => log.warn(m)),
     };
-    log.info(`syncing ${zones.source.name} (${zones.sourceEndpoint}) -> ${zones.destination.name} (${cfg.destination}) in zonegroup ${zones.zonegroup.name}${cfg.metadataOnly ? ', metadata only' : ''}; locker ${lockerId}`);
+    log.info(`syncing ${zones.source.name} (${zones.sourceEndpoint}) -> ${zones.destination.name} (${cfg.destination}) in zonegroup ${zones.zonegroup.name}${cfg.metadataOnly ? ', metadata only' : ''}; zone map from ${mapFrom}; locker ${lockerId}`);
     return { ctx, close: async () => { await Promise.all([srcClient.close(), dstClient.close()]); } };
   } catch (e) {
     await Promise.all([dstClient.close(), srcClient.close()]);

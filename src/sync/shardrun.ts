@@ -4,7 +4,9 @@
  * the bound; repeat while the log has more. A ShardLog adapter per kind says how to read a page and
  * how to sync a name; the decisions are in replay.ts.
  */
-import type { BoundType, RetryItem } from '../rgw/wire.js';
+import type { BoundType, PeriodRef, RetryItem } from '../rgw/wire.js';
+import { AgentError } from '../client/errors.js';
+import { describePeriod } from './periods.js';
 import { compareMarkers } from '../rgw/markers.js';
 import type { ShardLock } from '../worker/lock.js';
 import { Stopped } from '../worker/pool.js';
@@ -24,6 +26,8 @@ export interface PageView {
 export interface ShardLog<P extends PageView = PageView> {
   readonly type: BoundType;
   readonly entity: string;
+  /** The metadata-log period this log belongs to; its bound must name the same one. */
+  readonly period?: PeriodRef;
   /** Page after `marker`, or 'gone' when the log itself no longer exists (a removed bucket). */
   read(marker: string, max: number): Promise<P | 'gone'>;
   /**
@@ -53,6 +57,8 @@ export interface ShardRun {
   pending: number;
   /** The marker stopped short of the log's end because of the window: revisit soon. */
   unsettled: boolean;
+  /** The period of the log that was read (metadata shards of a source with periods). */
+  period?: PeriodRef;
 }
 
 export function backoffName(type: BoundType, entity: string, name: string): string {
@@ -66,14 +72,22 @@ export function interrupted(ctx: SyncContext, lock: ShardLock): 'lost' | 'stoppe
 
 export async function runShard<P extends PageView>(ctx: SyncContext, log: ShardLog<P>, lock: ShardLock): Promise<ShardRun> {
   const bound = await ctx.bounds.get(log.type, log.entity);
+  // A marker is a position in one period's log only: read against another, it would skip entries.
+  if (log.period && bound?.period && bound.period.id !== log.period.id) {
+    throw new AgentError(`${log.type} ${log.entity}: the bound is in period ${describePeriod(bound.period)}, not ${describePeriod(log.period)}`);
+  }
+  const period = log.period ? { period: log.period } : {};
+  // A bound from before periods were recorded is taken to be in the current period: say so in it
+  // now, before a period change could make that reading wrong.
+  if (log.period && bound && !bound.period && lock.valid()) await ctx.bounds.set(log.type, log.entity, { ...bound, ...period });
   let marker = bound?.marker ?? '';
   let items: RetryItem[] = bound?.items ?? [];
   let unsettled = false;
-  const stopped = (): ShardRun => ({ status: interrupted(ctx, lock), marker, pending: items.length, unsettled });
+  const stopped = (): ShardRun => ({ status: interrupted(ctx, lock), marker, pending: items.length, unsettled, ...period });
   for (let first = true; ; first = false) {
     if (lock.signal.aborted) return stopped();
     const page = await log.read(marker, ctx.cfg.maxEntries);
-    if (page === 'gone') return { status: 'done', marker, pending: 0, unsettled: false };
+    if (page === 'gone') return { status: 'done', marker, pending: 0, unsettled: false, ...period };
     const names = namesToSync(page.names, items, (n) => ctx.backoff.due(backoffName(log.type, log.entity, n)), first);
     if (names.length === 0 && page.size === 0) break;
     const startMs = log.now ? log.now() : Date.now();
@@ -96,11 +110,11 @@ export async function runShard<P extends PageView>(ctx: SyncContext, log: ShardL
     if (page.size > 0 && compareMarkers(next.marker, page.end) < 0) unsettled = true;
     // Checked after the work and before the write: a bound must never be written without the lock.
     if (!lock.valid()) return stopped();
-    if (boundChanged({ marker, items }, next)) await ctx.bounds.set(log.type, log.entity, next);
+    if (boundChanged({ marker, items }, next)) await ctx.bounds.set(log.type, log.entity, { ...next, ...period });
     const advanced = compareMarkers(next.marker, marker) > 0;
     marker = next.marker;
     items = next.items;
     if (!page.truncated || !advanced) break;
   }
-  return { status: 'done', marker, pending: items.length, unsettled };
+  return { status: 'done', marker, pending: items.length, unsettled, ...period };
 }

@@ -104,3 +104,22 @@ export function findZone(realm: Realm, name: string): RealmZone {
   if (!z) throw new RealmError(`zone "${name}" is not in the realm (zones: ${realm.zones.map((zz) => zz.name).join(', ')})`);
   return z;
 }
+
+/**
+ * What a period is committed for: the part of the realm file every zone must agree on. Shard
+ * counts and the system user stay out (the secret must never reach the database or an answer).
+ */
+export interface PeriodConfig {
+  zonegroup: string;
+  masterZone: string;
+  zones: { name: string; endpoint: string }[];
+}
+
+/** Zones sorted by name, so reordering the realm file does not commit a new period. */
+export function periodConfig(realm: Realm): PeriodConfig {
+  return {
+    zonegroup: realm.zonegroup,
+    masterZone: realm.masterZone,
+    zones: realm.zones.map((z) => ({ name: z.name, endpoint: z.endpoint })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  };
+}

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { authenticate } from './auth.js';
 import { HttpError, newRequestId, parseUrl, sendError, sendJson, type RequestContext } from './http.js';
 import { ObjectFiles } from './objectfiles.js';
-import { findZone, type Realm } from './realm.js';
+import { findZone, periodConfig, type Realm } from './realm.js';
 import { Store, StoreError } from './store.js';
 import type { ZoneContext } from './context.js';
 import { regionMap } from './admin/config.js';
@@ -17,6 +17,7 @@ import { handleLog } from './admin/log.js';
 import { handleReplicaLog } from './admin/replica_log.js';
 import { handleMetadata } from './admin/metadata.js';
 import { handleOpState } from './admin/opstate.js';
+import { handleRealm } from './admin/realm.js';
 import { handleUser, newUserData } from './admin/user.js';
 import { handleS3 } from './s3.js';
 
@@ -62,6 +63,8 @@ async function route(ctx: RequestContext, zc: ZoneContext): Promise<void> {
       return handleMetadata(ctx, zc, sub);
     case 'opstate':
       return handleOpState(ctx, zc);
+    case 'realm':
+      return handleRealm(ctx, zc, sub);
     case 'user':
       return handleUser(ctx, zc);
     default:
@@ -90,10 +93,18 @@ export async function startZone(opts: ZoneServerOptions): Promise<RunningZone> {
     store = new Store({
       dataDir: opts.dataDir, zoneName: zone.name, zonegroup: opts.realm.zonegroup,
       metadataLogShards: opts.realm.metadataLogShards, dataLogShards: opts.realm.dataLogShards,
-      dataLogWindowSeconds: opts.realm.dataLogWindowSeconds,
+      dataLogWindowSeconds: opts.realm.dataLogWindowSeconds, period: periodConfig(opts.realm),
     });
   } catch (e) {
     throw new ZoneStartError(`cannot open the zone database in ${opts.dataDir}: ${(e as Error).message}`);
+  }
+  const period = store.currentPeriod();
+  // A first start logs one line when ready, so its first period is only debug news.
+  if (store.periodAtOpen === 'created') log('debug', `created period ${period.id} (realm epoch ${period.realm_epoch})`);
+  // Editing the realm file and restarting is this zone's `period update --commit`: say so, since
+  // agents must now drain the old period's metadata log before reading the new one.
+  if (store.periodAtOpen === 'committed') {
+    log('info', `realm file changed: committed period ${period.id} (realm epoch ${period.realm_epoch}, predecessor ${period.predecessor})`);
   }
   const files = new ObjectFiles(opts.dataDir);
   await files.init();

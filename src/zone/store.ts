@@ -5,10 +5,11 @@
  * a file that was fully written and fsynced before the transaction that references it.
  */
 import Database from 'better-sqlite3';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { MonotonicClock, isoFromUs } from './clock.js';
 import { bilogOpId, logEntryId } from './markers.js';
+import type { PeriodConfig } from './realm.js';
 import { isStartMarker } from '../rgw/markers.js';
 import { dataShard, metadataShard } from '../rgw/shard.js';
 
@@ -23,6 +24,8 @@ export interface StoreOptions {
   metadataLogShards: number;
   dataLogShards: number;
   dataLogWindowSeconds: number;
+  /** The realm config of this start (realm.ts periodConfig): a change commits a new period. */
+  period: PeriodConfig;
 }
 
 export interface UserKey { user: string; access_key: string; secret_key: string }
@@ -54,6 +57,19 @@ export interface ObjectRow {
   attrs: string;
 }
 
+/** A committed period, as RGW's `period update --commit` makes one. */
+export interface Period {
+  id: string;
+  realm_epoch: number;
+  /** The previous period's id; '' for the first. */
+  predecessor: string;
+  config: PeriodConfig;
+  committed_us: number;
+}
+
+/** What opening the store did to the period: made the first, committed a new one, or kept it. */
+export type PeriodChange = 'created' | 'committed' | 'kept';
+
 export interface MdLogEntry { id: string; section: string; name: string; timestamp: string; data: Record<string, unknown> }
 export interface DataLogEntry { entity_type: 'bucket'; key: string; timestamp: string }
 export interface BilogEntry {
@@ -78,7 +94,8 @@ CREATE TABLE IF NOT EXISTS access_keys (access_key TEXT PRIMARY KEY, uid TEXT NO
 CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, owner TEXT NOT NULL, bucket_id TEXT NOT NULL, data TEXT NOT NULL, ver INTEGER NOT NULL, tag TEXT NOT NULL, mtime_us INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS bucket_instances (key TEXT PRIMARY KEY, name TEXT NOT NULL, bucket_id TEXT NOT NULL, owner TEXT NOT NULL, data TEXT NOT NULL, ver INTEGER NOT NULL, tag TEXT NOT NULL, mtime_us INTEGER NOT NULL, index_ver INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS objects (instance TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL, content_type TEXT NOT NULL, meta TEXT NOT NULL, mtime_us INTEGER NOT NULL, file TEXT NOT NULL, attrs TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (instance, key)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS mdlog (shard INTEGER NOT NULL, id TEXT NOT NULL, section TEXT NOT NULL, name TEXT NOT NULL, time_us INTEGER NOT NULL, status TEXT NOT NULL, ver INTEGER NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (shard, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mdlog (shard INTEGER NOT NULL, id TEXT NOT NULL, section TEXT NOT NULL, name TEXT NOT NULL, time_us INTEGER NOT NULL, status TEXT NOT NULL, ver INTEGER NOT NULL, tag TEXT NOT NULL, period TEXT NOT NULL, PRIMARY KEY (shard, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS periods (realm_epoch INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, predecessor TEXT NOT NULL, config TEXT NOT NULL, committed_us INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS datalog (shard INTEGER NOT NULL, id TEXT NOT NULL, key TEXT NOT NULL, time_us INTEGER NOT NULL, PRIMARY KEY (shard, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bilog (instance TEXT NOT NULL, op_id TEXT NOT NULL, op TEXT NOT NULL, object TEXT NOT NULL, index_ver INTEGER NOT NULL, time_us INTEGER NOT NULL, op_tag TEXT NOT NULL, PRIMARY KEY (instance, op_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS locks (type TEXT NOT NULL, shard INTEGER NOT NULL, zone_id TEXT NOT NULL, locker_id TEXT NOT NULL, expires_ms INTEGER NOT NULL, PRIMARY KEY (type, shard));
@@ -89,12 +106,31 @@ function tag(): string {
   return `_${randomBytes(12).toString('base64url')}`;
 }
 
+/** JSON with object keys sorted: two configs are the same period whatever order their keys came in. */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (typeof v === 'object' && v !== null) {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+interface PeriodRow { realm_epoch: number; id: string; predecessor: string; config: string; committed_us: number }
+
+function periodOf(r: PeriodRow): Period {
+  return { id: r.id, realm_epoch: r.realm_epoch, predecessor: r.predecessor, config: JSON.parse(r.config) as PeriodConfig, committed_us: r.committed_us };
+}
+
 export class Store {
   readonly db: Database.Database;
   private readonly clock: MonotonicClock;
   /** Last data-log entry time per bucket instance, for the data-log window. Memory only: after a
    * restart the first change of every bucket is logged again, which is safe. */
   private readonly lastDataLogUs = new Map<string, number>();
+  /** Fixed for the life of the store: only a restart with another realm config commits a period. */
+  private readonly current: Period;
+  readonly periodAtOpen: PeriodChange;
 
   constructor(readonly opts: StoreOptions) {
     this.db = new Database(join(opts.dataDir, 'zone.db'));
@@ -107,6 +143,36 @@ export class Store {
     const cols = this.db.prepare('PRAGMA table_info(objects)').all() as { name: string }[];
     if (!cols.some((c) => c.name === 'attrs')) this.db.exec("ALTER TABLE objects ADD COLUMN attrs TEXT NOT NULL DEFAULT '{}'");
     this.clock = new MonotonicClock(this.counter('clock_us'));
+    // One transaction: a crash between adding the column and assigning the old rows to the first
+    // period would otherwise leave entries in no period's log.
+    const opened = this.tx(() => this.openPeriod(opts.period));
+    this.current = opened.period;
+    this.periodAtOpen = opened.change;
+  }
+
+  private openPeriod(config: PeriodConfig): { period: Period; change: PeriodChange } {
+    // Data dirs from before periods: their metadata log becomes the first period's.
+    const mdCols = this.db.prepare('PRAGMA table_info(mdlog)').all() as { name: string }[];
+    const migrate = !mdCols.some((c) => c.name === 'period');
+    if (migrate) this.db.exec("ALTER TABLE mdlog ADD COLUMN period TEXT NOT NULL DEFAULT ''");
+    this.db.exec('CREATE INDEX IF NOT EXISTS mdlog_period ON mdlog (period, shard, id)');
+    const latest = this.stmt('SELECT * FROM periods ORDER BY realm_epoch DESC LIMIT 1').get() as PeriodRow | undefined;
+    let out: { period: Period; change: PeriodChange };
+    if (!latest) out = { period: this.insertPeriod(1, '', config), change: 'created' };
+    else if (canonicalJson(JSON.parse(latest.config)) !== canonicalJson(config)) out = { period: this.insertPeriod(latest.realm_epoch + 1, latest.id, config), change: 'committed' };
+    else out = { period: periodOf(latest), change: 'kept' };
+    if (migrate) {
+      this.stmt("UPDATE mdlog SET period = (SELECT id FROM periods ORDER BY realm_epoch LIMIT 1) WHERE period = ''").run();
+    }
+    return out;
+  }
+
+  private insertPeriod(realmEpoch: number, predecessor: string, config: PeriodConfig): Period {
+    const row: PeriodRow = { realm_epoch: realmEpoch, id: randomUUID(), predecessor, config: canonicalJson(config), committed_us: this.tick() };
+    this
+      .stmt('INSERT INTO periods (realm_epoch, id, predecessor, config, committed_us) VALUES (?, ?, ?, ?, ?)')
+      .run(row.realm_epoch, row.id, row.predecessor, row.config, row.committed_us);
+    return periodOf(row);
   }
 
   close(): void {
@@ -123,6 +189,30 @@ export class Store {
       this.statements.set(sql, s);
     }
     return s;
+  }
+
+  // ---------- periods ----------
+
+  currentPeriod(): Period {
+    return this.current;
+  }
+
+  getPeriod(id: string): Period | undefined {
+    const row = this.stmt('SELECT * FROM periods WHERE id = ?').get(id) as PeriodRow | undefined;
+    return row ? periodOf(row) : undefined;
+  }
+
+  /** Every period this zone committed, oldest first. */
+  periods(): Period[] {
+    return (this.stmt('SELECT * FROM periods ORDER BY realm_epoch').all() as PeriodRow[]).map(periodOf);
+  }
+
+  /** The named period, or the current one when none is named; an unknown id is a 404. */
+  resolvePeriod(id?: string): Period {
+    if (id === undefined || id === '') return this.current;
+    const p = this.getPeriod(id);
+    if (!p) throw new StoreError(404, 'NoSuchKey', `period ${id} is not a period of this zone's realm`);
+    return p;
   }
 
   // ---------- counters and time ----------
@@ -165,8 +255,8 @@ export class Store {
     const us = this.tick();
     const id = logEntryId(us, this.bump('mdlog_seq'));
     this
-      .stmt('INSERT INTO mdlog (shard, id, section, name, time_us, status, ver, tag) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(shard, id, section, name, us, status, ver, verTag);
+      .stmt('INSERT INTO mdlog (shard, id, section, name, time_us, status, ver, tag, period) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(shard, id, section, name, us, status, ver, verTag, this.current.id);
   }
 
   private appendDatalog(bucket: string, instance: string, us: number): void {
@@ -375,7 +465,8 @@ export class Store {
         this.putUser({
           ...u, user_id: key, display_name: String(u.display_name ?? key), email: String(u.email ?? ''),
           suspended: Number(u.suspended ?? 0), max_buckets: Number(u.max_buckets ?? 1000), keys,
-          system: u.system === 'true' ? 'true' : 'false',
+          // Pacific writes "true", Reef and later a JSON boolean.
+          system: u.system === 'true' || (u.system as unknown) === true ? 'true' : 'false',
         }, ver);
       } else if (section === 'bucket') {
         this.putBucketDoc(key, data, ver);
@@ -484,10 +575,12 @@ export class Store {
     return type === 'metadata' ? this.opts.metadataLogShards : this.opts.dataLogShards;
   }
 
-  listMdlog(shard: number, marker: string | undefined, max: number): { entries: MdLogEntry[]; truncated: boolean } {
+  /** One shard of a period's metadata log (default: the current period). */
+  listMdlog(shard: number, marker: string | undefined, max: number, period?: string): { entries: MdLogEntry[]; truncated: boolean } {
+    const p = this.resolvePeriod(period).id;
     const rows = this
-      .stmt('SELECT * FROM mdlog WHERE shard = ? AND id > ? ORDER BY id LIMIT ?')
-      .all(shard, isStartMarker(marker) ? '' : marker, max + 1) as { id: string; section: string; name: string; time_us: number; status: string; ver: number; tag: string }[];
+      .stmt('SELECT * FROM mdlog WHERE period = ? AND shard = ? AND id > ? ORDER BY id LIMIT ?')
+      .all(p, shard, isStartMarker(marker) ? '' : marker, max + 1) as { id: string; section: string; name: string; time_us: number; status: string; ver: number; tag: string }[];
     return {
       truncated: rows.length > max,
       entries: rows.slice(0, max).map((r) => ({
@@ -507,15 +600,18 @@ export class Store {
     };
   }
 
-  logShardInfo(type: LogType, shard: number): { marker: string; last_update: string } {
-    const table = type === 'metadata' ? 'mdlog' : 'datalog';
-    const row = this.stmt(`SELECT id, time_us FROM ${table} WHERE shard = ? ORDER BY id DESC LIMIT 1`).get(shard) as { id: string; time_us: number } | undefined;
+  /** `period` names a metadata log (default: the current period); the data log has none, as in RGW. */
+  logShardInfo(type: LogType, shard: number, period?: string): { marker: string; last_update: string } {
+    const row = (type === 'metadata'
+      ? this.stmt('SELECT id, time_us FROM mdlog WHERE period = ? AND shard = ? ORDER BY id DESC LIMIT 1').get(this.resolvePeriod(period).id, shard)
+      : this.stmt('SELECT id, time_us FROM datalog WHERE shard = ? ORDER BY id DESC LIMIT 1').get(shard)) as { id: string; time_us: number } | undefined;
     return row ? { marker: row.id, last_update: isoFromUs(row.time_us) } : { marker: '', last_update: '0.000000' };
   }
 
-  trimLog(type: LogType, shard: number, upTo: string): void {
-    const table = type === 'metadata' ? 'mdlog' : 'datalog';
-    this.stmt(`DELETE FROM ${table} WHERE shard = ? AND id <= ?`).run(shard, upTo);
+  /** `period` as for logShardInfo: trimming one period's metadata log leaves the others alone. */
+  trimLog(type: LogType, shard: number, upTo: string, period?: string): void {
+    if (type === 'metadata') this.stmt('DELETE FROM mdlog WHERE period = ? AND shard = ? AND id <= ?').run(this.resolvePeriod(period).id, shard, upTo);
+    else this.stmt('DELETE FROM datalog WHERE shard = ? AND id <= ?').run(shard, upTo);
   }
 
   listBilog(instance: string, marker: string | undefined, max: number): BilogEntry[] {

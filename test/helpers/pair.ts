@@ -2,7 +2,7 @@
  * Two embedded zones as real processes, with a recording proxy owning the destination's advertised
  * endpoint, plus the comparisons end-to-end tests assert on.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -25,6 +25,11 @@ export interface Pair {
   zones: Proc[];
   configFile(extra?: Record<string, string | number | boolean>): string;
   agent(args: string[], extra?: Record<string, string | number | boolean>, env?: NodeJS.ProcessEnv): Proc;
+  /**
+   * Stops the source zone, adds a zone to the realm file and starts the source again: the
+   * embedded zone commits a new period when its realm changed (like `period update --commit`).
+   */
+  commitPeriod(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -52,6 +57,7 @@ export async function startPair(opts: { mdShards?: number; dataShards?: number; 
   const proxy = await startProxy(westPort, proxyPort);
   const agents: Proc[] = [];
   let n = 0;
+  let periods = 0;
   const pair: Pair = {
     dir,
     east: `http://127.0.0.1:${eastPort}`,
@@ -74,6 +80,12 @@ export async function startPair(opts: { mdShards?: number; dataShards?: number; 
       const p = startProc([...args, '-c', pair.configFile(extra), '--log-format', 'text', '--log-level', 'debug'], env);
       agents.push(p);
       return p;
+    },
+    async commitPeriod() {
+      await zones[0].kill('SIGTERM');
+      const extra = `us-extra-${++periods}`;
+      writeFileSync(realmFile, readFileSync(realmFile, 'utf8').replace('zones:\n', `zones:\n  ${extra}: { endpoint: "http://127.0.0.1:${await freePort()}" }\n`));
+      zones[0] = await startZoneProc(realmFile, 'us-east', join(dir, 'east'));
     },
     async close() {
       await Promise.all(agents.map((a) => a.kill('SIGKILL')));

@@ -1,44 +1,51 @@
-/** GET /admin/config: the region map built from the realm file, booleans as strings like RGW. */
-import type { Realm } from '../realm.js';
+/**
+ * GET /admin/config: the region map built from the realm file, booleans as strings like RGW. The
+ * zonegroup document is shared with the period map of /admin/realm/period.
+ */
+import type { PeriodConfig } from '../realm.js';
 
-export function regionMap(realm: Realm): Record<string, unknown> {
-  const quota = { enabled: false, check_on_raw: false, max_size: -1, max_size_kb: 0, max_objects: -1 };
-  const master = realm.zones.find((z) => z.name === realm.masterZone)!;
+export const NO_QUOTA = { enabled: false, check_on_raw: false, max_size: -1, max_size_kb: 0, max_objects: -1 };
+
+/**
+ * One zonegroup as RGW describes it in the region map and in a period map. Zone ids equal names,
+ * so both Hammer-style (by name) and Pacific-style (by id) readers resolve zones. Zones are listed
+ * in the order given (the realm file's for /admin/config, sorted for a period).
+ */
+export function zonegroupInfo(zg: PeriodConfig): Record<string, unknown> {
+  const master = zg.zones.find((z) => z.name === zg.masterZone);
   return {
-    regions: [
-      {
-        key: realm.zonegroup,
-        val: {
-          id: realm.zonegroup,
-          name: realm.zonegroup,
-          api_name: realm.zonegroup,
-          is_master: 'true',
-          endpoints: [master.endpoint],
-          hostnames: [],
-          hostnames_s3website: [],
-          master_zone: realm.masterZone,
-          // Ids equal names, so both Hammer-style (by name) and Pacific-style (by id) readers resolve zones.
-          zones: realm.zones.map((z) => ({
-            id: z.name,
-            name: z.name,
-            endpoints: [z.endpoint],
-            log_meta: 'true', // every embedded zone logs metadata and data
-            log_data: 'true',
-            bucket_index_max_shards: 0,
-            read_only: 'false',
-            tier_type: '',
-            sync_from_all: 'true',
-            sync_from: [],
-            redirect_zone: '',
-          })),
-          placement_targets: [{ name: 'default-placement', tags: [], storage_classes: ['STANDARD'] }],
-          default_placement: 'default-placement',
-          realm_id: realm.zonegroup,
-        },
-      },
-    ],
+    id: zg.zonegroup,
+    name: zg.zonegroup,
+    api_name: zg.zonegroup,
+    is_master: 'true',
+    endpoints: master ? [master.endpoint] : [],
+    hostnames: [],
+    hostnames_s3website: [],
+    master_zone: zg.masterZone,
+    zones: zg.zones.map((z) => ({
+      id: z.name,
+      name: z.name,
+      endpoints: [z.endpoint],
+      log_meta: 'true', // every embedded zone logs metadata and data
+      log_data: 'true',
+      bucket_index_max_shards: 0,
+      read_only: 'false',
+      tier_type: '',
+      sync_from_all: 'true',
+      sync_from: [],
+      redirect_zone: '',
+    })),
+    placement_targets: [{ name: 'default-placement', tags: [], storage_classes: ['STANDARD'] }],
+    default_placement: 'default-placement',
+    realm_id: zg.zonegroup,
+  };
+}
+
+export function regionMap(realm: PeriodConfig): Record<string, unknown> {
+  return {
+    regions: [{ key: realm.zonegroup, val: zonegroupInfo(realm) }],
     master_region: realm.zonegroup,
-    bucket_quota: quota,
-    user_quota: quota,
+    bucket_quota: NO_QUOTA,
+    user_quota: NO_QUOTA,
   };
 }

@@ -22,25 +22,30 @@ export async function handleLog(ctx: RequestContext, zc: ZoneContext): Promise<v
 
   if (method === 'POST' && (query.has('lock') || query.has('unlock'))) return handleLock(ctx, zc, type);
   if (method === 'POST' && query.has('notify')) return sendEmpty(ctx.res);
+  // RGW keeps a metadata log per period (absent or empty: the current one); the data log has none.
+  const period = type === 'metadata' ? query.get('period') : undefined;
   if (method === 'DELETE') {
     const shard = shardParam(ctx, zc, type);
     const upTo = query.get('end-marker') ?? query.get('marker');
     if (!upTo) throw new HttpError(400, 'InvalidArgument', 'trim needs marker (or end-marker)');
-    zc.store.trimLog(type, shard, upTo);
+    zc.store.trimLog(type, shard, upTo, period);
     return sendEmpty(ctx.res);
   }
   if (method !== 'GET') throw new HttpError(405, 'MethodNotAllowed');
 
   if (!query.has('id')) {
     const body: Record<string, unknown> = { num_objects: zc.store.logShards(type) };
-    if (type === 'metadata') Object.assign(body, { period: zc.realm.zonegroup, realm_epoch: 1 });
+    if (type === 'metadata') {
+      const current = zc.store.currentPeriod();
+      Object.assign(body, { period: current.id, realm_epoch: current.realm_epoch });
+    }
     return sendJson(ctx.res, 200, body);
   }
   const shard = shardParam(ctx, zc, type);
-  if (query.has('info')) return sendJson(ctx.res, 200, zc.store.logShardInfo(type, shard));
+  if (query.has('info')) return sendJson(ctx.res, 200, zc.store.logShardInfo(type, shard, period));
   const max = Math.max(1, intParam(query, 'max-entries', MAX_ENTRIES, MAX_ENTRIES));
   const marker = query.get('marker');
-  const page = type === 'metadata' ? zc.store.listMdlog(shard, marker, max) : zc.store.listDatalog(shard, marker, max);
+  const page = type === 'metadata' ? zc.store.listMdlog(shard, marker, max, period) : zc.store.listDatalog(shard, marker, max);
   const last = page.entries.at(-1);
   const entries = type === 'metadata' ? page.entries : page.entries.map(({ id: _id, ...e }) => e);
   return sendJson(ctx.res, 200, { marker: last ? last.id : '', truncated: page.truncated, entries });
