@@ -15,6 +15,8 @@ import { call } from '../test/helpers/http.js';
 import { startProc, startZoneProc, until, type Proc } from '../test/helpers/procs.js';
 import { freePort } from '../test/helpers/realm.js';
 import { createUser, del, objPath, put, type Creds } from '../test/helpers/pair.js';
+import { ZoneClient } from '../src/client/http.js';
+import { S3Api } from '../src/client/s3.js';
 
 const SCRIPTS = process.env.CEPH_SCRIPTS ?? join(process.cwd(), '../shared/ceph');
 const RELEASE_SCRIPT = join(SCRIPTS, 'ceph-release.sh');
@@ -24,12 +26,12 @@ export const RELEASES = (process.env.CEPH_RELEASES ?? 'pacific,reef,tentacle').s
 
 /** What differs per release, as measured (../shared/ceph/README.md). */
 const EXPECT: Record<string, { remoteCopy: string; copyMode: string; zoneMap: string }> = {
-  pacific: { remoteCopy: 'not available', copyMode: 'stream', zoneMap: 'GET /admin/config' },
-  reef: { remoteCopy: 'not available', copyMode: 'stream', zoneMap: 'GET /admin/realm/period' },
-  tentacle: { remoteCopy: 'not available', copyMode: 'stream', zoneMap: 'GET /admin/realm/period' },
+  pacific: { remoteCopy: 'not available (the probe copy answered 403', copyMode: 'stream', zoneMap: 'GET /admin/config' },
+  reef: { remoteCopy: 'available (a probe copy', copyMode: 'stream', zoneMap: 'GET /admin/realm/period' },
+  tentacle: { remoteCopy: 'available (a probe copy', copyMode: 'stream', zoneMap: 'GET /admin/realm/period' },
 };
 
-interface Cluster { release: string; dir: string; testDir: string; sys: Creds; tester: Creds }
+interface Cluster { release: string; dir: string; testDir: string; sys: Creds; tester: Creds; eastId: string }
 
 function cephUp(release: string): Cluster {
   const dir = mkdtempSync(join(tmpdir(), `rgw-agent-ceph-${release}-`));
@@ -40,7 +42,7 @@ function cephUp(release: string): Cluster {
   if (r.status !== 0) throw new Error(`ceph-release.sh ${release} up failed (exit ${r.status}):\n${(r.stdout + r.stderr).slice(-3000)}`);
   const env = readFileSync(envFile, 'utf8');
   const v = (name: string) => new RegExp(`${name}=(\\S+)`).exec(env)?.[1] ?? '';
-  return { release, dir, testDir, sys: { accessKey: v('SYSTEM_AK'), secretKey: v('SYSTEM_SK') }, tester: { accessKey: v('TEST_AK'), secretKey: v('TEST_SK') } };
+  return { release, dir, testDir, sys: { accessKey: v('SYSTEM_AK'), secretKey: v('SYSTEM_SK') }, tester: { accessKey: v('TEST_AK'), secretKey: v('TEST_SK') }, eastId: v('ZID_M') };
 }
 
 function cephDown(c: Cluster | undefined): void {
@@ -157,6 +159,34 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
     assert.equal((await call(WEST, 'GET', `/pp-docs/${encodeURIComponent('new after full sync')}`, alice)).status, 200);
     assert.equal(await daemon.kill('SIGTERM'), 0, daemon.output());
   });
+
+  if (release !== 'pacific') {
+    it(`${release} us-east -> us-west with copy_mode remote: the destination pulls by zone id; copy-if-newer of an equal object is "unchanged"`, async () => {
+      cluster = cephUp(release);
+      const c = cluster;
+      const { alice } = await workload(EAST, c.sys, c.tester, 'rc');
+      const cfg = agentConfig(c, { destination: WEST, copy_mode: 'remote', object_sync_timeout: 120 });
+      const full = startProc(['full-sync', '-c', cfg, '--log-format', 'text']);
+      assert.equal(await full.exited, 0, full.output());
+      assert.match(full.output(), /copy mode remote/);
+      assert.match(full.output(), /full sync finished .* (2[5-9]|[3-9]\d) objects copied/, 'objects were copied by the destination');
+      await verifiedEqual(cfg, `${release}: us-west equals us-east after a remote-copy full sync`, 60_000);
+      // The destination already has the object: Reef and later answer 200 with a 1970 LastModified.
+      const dst = new S3Api(new ZoneClient({ endpoint: WEST, credentials: c.sys }));
+      try {
+        const again = await dst.remoteCopy('rc-docs', 'dir 0/obj+0~ü.txt', c.eastId, 'rgw-agent-test', 'test:1', 60_000);
+        assert.equal(again.outcome, 'not-modified');
+      } finally {
+        await dst.client.close();
+      }
+      const daemon = startProc(['sync', '-c', cfg, '--log-format', 'text']);
+      procs.push(daemon);
+      await changes(EAST, c.sys, c.tester, alice, 'rc');
+      await verifiedEqual(cfg, `${release}: us-west equals us-east after incremental changes by remote copy`);
+      assert.equal((await call(WEST, 'GET', objPath('rc-docs', 'dir 2/obj+2~ü.txt'), alice)).text, 'v3');
+      assert.equal(await daemon.kill('SIGTERM'), 0, daemon.output());
+    });
+  }
 
   it(`mixed pair: ${release} us-east -> embedded zone`, async () => {
     cluster = cephUp(release);

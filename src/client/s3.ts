@@ -38,6 +38,12 @@ export function objectPath(bucket: string, key: string): string {
 export type CopyOutcome = 'copied' | 'not-modified' | 'source-missing';
 export interface CopyResult { outcome: CopyOutcome; bytes?: number }
 
+/** A CopyObjectResult whose LastModified is the epoch: RGW's "not newer, nothing copied" (Reef, Tentacle). */
+export function copiedNothing(body: string): boolean {
+  const m = /<LastModified>([^<]*)<\/LastModified>/.exec(body);
+  return m !== null && /^1970-01-01T00:00:00(\.0+)?Z$/.test(m[1].trim());
+}
+
 export class S3Api {
   constructor(readonly client: ZoneClient) {}
 
@@ -89,6 +95,8 @@ export class S3Api {
         accept: [304],
       });
       if (r.status === 304) return { outcome: 'not-modified' };
+      // Reef and later answer a copy-if-newer that copied nothing with 200 and the epoch as LastModified.
+      if (copiedNothing(r.body.toString('utf8'))) return { outcome: 'not-modified' };
       const size = Number(r.headers['rgwx-object-size']);
       return { outcome: 'copied', bytes: Number.isFinite(size) ? size : undefined };
     } catch (e) {

@@ -52,6 +52,8 @@ export interface SyncContext extends ReadContext {
   clientId: string;
   /** Aborted on shutdown: take no new work, let work in flight finish, record only finished work. */
   stop: AbortSignal;
+  /** The destination keeps op state for remote copies (embedded zone, radosgw-agent era RGW). */
+  opState: boolean;
   /** remote: the destination pulls (rgwx-source-zone); stream: the agent relays (Pacific). */
   copyMode: 'remote' | 'stream';
   transfer: Transfer;

@@ -108,7 +108,7 @@ async function deleteOnDestination(ctx: SyncContext, bucket: string, key: string
 /** Drops the destination's record of a copy whose outcome the agent has, so records do not pile up. */
 async function forgetOp(ctx: SyncContext, opId: string, object: string): Promise<void> {
   const b = book(ctx);
-  if (b.noOpStateDelete) return;
+  if (b.noOpStateDelete || !ctx.opState) return;
   try {
     await ctx.dst.deleteOpState(ctx.clientId, opId, object);
   } catch (e) {
@@ -126,7 +126,7 @@ export async function syncObject(ctx: SyncContext, bucket: string, key: string, 
   const object = `${bucket}/${key}`;
   const b = book(ctx);
   const earlier = b.abandoned.get(object);
-  if (earlier !== undefined) {
+  if (earlier !== undefined && ctx.opState) {
     const state = await ctx.dst.opState(ctx.clientId, earlier, object);
     if (state === 'in-progress') throw new CopyInProgress(`copy of ${object} not sent: the destination still runs the earlier copy ${earlier}`);
     b.abandoned.delete(object);
@@ -137,7 +137,9 @@ export async function syncObject(ctx: SyncContext, bucket: string, key: string, 
   const deadline = Date.now() + timeoutMs;
   let firstError: Error;
   try {
-    const { outcome, bytes } = await ctx.dstS3.remoteCopy(bucket, key, ctx.zones.source.name, ctx.clientId, opId, timeoutMs);
+    // By id: Reef and later find the source zone only by its id (by name: 404); ids are names on
+    // gateways whose maps have no ids (Hammer, the embedded zone).
+    const { outcome, bytes } = await ctx.dstS3.remoteCopy(bucket, key, ctx.zones.source.id, ctx.clientId, opId, timeoutMs);
     await forgetOp(ctx, opId, object);
     if (outcome === 'copied') {
       ctx.acct.objectCopied(bytes ?? 0);
@@ -152,6 +154,8 @@ export async function syncObject(ctx: SyncContext, bucket: string, key: string, 
     return deleteOnDestination(ctx, bucket, key);
   } catch (e) {
     if (!(e instanceof HttpError || e instanceof NetworkError)) throw e;
+    // Without op state nothing tells whether the copy still runs: a retry later, with copy-if-newer.
+    if (!ctx.opState) throw new AgentError(`copy of ${object} failed: ${e.message}`);
     firstError = e;
   }
   // The copy may still have completed (or be running) on the destination: ask it, briefly, at least once.

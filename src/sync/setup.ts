@@ -4,7 +4,7 @@ import { AdminApi } from '../client/admin.js';
 import { ZoneClient } from '../client/http.js';
 import { S3Api } from '../client/s3.js';
 import { resolveAcrossClusters, resolveZones, sameEndpoint, type ResolvedZones } from '../client/zonemap.js';
-import { hasReplicaLog, probeCapabilities } from '../client/probe.js';
+import { chooseCopyMode, hasReplicaLog, probeCapabilities, probeRemoteCopy, type RemoteCopyProbe } from '../client/probe.js';
 import { Transfer } from '../client/transfer.js';
 import { AgentError } from '../client/errors.js';
 import type { AgentConfig } from '../config.js';
@@ -95,14 +95,21 @@ export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop:
     log.info(`destination capability opstate: ${yes(caps.opState)}`);
     log.info(`destination capability data-log locks: ${yes(caps.dataLogLocks)}`);
     log.info(`destination capability metadata-log locks: ${yes(caps.metadataLogLocks)}`);
-    log.info(`destination capability remote copy: ${caps.remoteCopy ? 'available' : 'not available (a gateway without op state: Ceph Pacific\'s remote copy is broken)'}`);
+    const srcS3 = new S3Api(srcClient);
+    const dstS3 = new S3Api(dstClient);
+    let probe: RemoteCopyProbe | undefined;
+    // Gateways with op state (embedded zone, radosgw-agent era) copy; the others are asked by trying.
+    if (!caps.opState && cfg.copyMode !== 'stream') {
+      probe = await probeRemoteCopy(srcS3, dstS3, cfg.stateBucket, zones.source.id, 'rgw-agent', lockerId);
+      caps.remoteCopy = probe.works;
+    }
+    log.info(`destination capability remote copy: ${yes(caps.remoteCopy)}${probe ? ` (${probe.why})` : caps.opState ? '' : ' (not probed: copy_mode is stream)'}`);
 
     const storeKind = cfg.stateStore !== 'auto' ? cfg.stateStore : cfg.stateFile ? 'file' : caps.replicaLog ? 'replica-log' : 'bucket';
     if (storeKind === 'replica-log' && !caps.replicaLog) throw new AgentError(`state_store replica-log: the destination has no /admin/replica_log (405); use state_store bucket or file`);
-    const dstS3 = new S3Api(dstClient);
     const backend = backendFor(storeKind, cfg, dst, dstS3, false);
-    const copyMode = cfg.copyMode !== 'auto' ? cfg.copyMode : caps.remoteCopy ? 'remote' : 'stream';
-    if (copyMode === 'remote' && !caps.remoteCopy) log.warn('copy_mode remote was asked for, but the destination does not look like it supports remote copy');
+    const { mode: copyMode, note } = chooseCopyMode(cfg.copyMode, caps);
+    if (note) log.warn(note);
     log.info(`using state store ${storeKind}${storeKind === 'bucket' ? ` (bucket ${cfg.stateBucket} on the destination)` : storeKind === 'file' ? ` (${cfg.stateFile})` : ''}, copy mode ${copyMode}`);
     if (!caps.dataLogLocks && !cfg.metadataOnly) {
       log.warn(cfg.shards
@@ -111,7 +118,7 @@ export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop:
     }
     const src = new AdminApi(srcClient);
     const ctx: SyncContext = {
-      cfg, src, dst, srcS3: new S3Api(srcClient), dstS3, zones,
+      cfg, src, dst, srcS3, dstS3, zones, opState: caps.opState,
       bounds: new MonotonicBounds(backend), periods: new PeriodHistory(src), log, acct: new Accounting(), backoff: new RetryBackoff(), lockerId, nextOpId, clientId: 'rgw-agent', stop,
       copyMode, transfer: new Transfer(srcClient, dstClient, cfg.multipartThreshold, cfg.objectSyncTimeout * 1000), owners: new Map(),
       dataShards: cfg.shards ? new Set(cfg.shards) : undefined, dataLocks: caps.dataLogLocks,
