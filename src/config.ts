@@ -69,7 +69,7 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   state_store: { kind: 'choice', choices: ['auto', 'replica-log', 'bucket', 'file'], dflt: 'auto', describe: 'Where sync bounds live: auto (replica-log when the destination has it, else bucket), replica-log, bucket (objects in state_bucket on the destination), file (state_file)' },
   state_bucket: { kind: 'string', dflt: 'rgw-agent-state', describe: 'Destination bucket for the bucket state store (created on demand)' },
   state_file: { kind: 'string', describe: 'Local JSON file for the file state store' },
-  copy_mode: { kind: 'choice', choices: ['auto', 'remote', 'stream'], dflt: 'auto', describe: 'How objects move: auto (remote when the destination supports it), remote (the destination pulls), stream (the agent relays)' },
+  copy_mode: { kind: 'choice', choices: ['auto', 'remote', 'stream'], dflt: 'auto', describe: 'How objects move: auto (remote where the destination keeps op state, else stream; on Reef and later a working probe copy is reported but stream kept), remote (the destination pulls by the source zone id), stream (the agent relays)' },
   shards: { kind: 'shards', describe: 'Data-log shards this agent syncs, e.g. "0-63" or "0-31,96-127" (default all); for splitting work where data-log locks are gone' },
   multipart_threshold: { kind: 'posint', dflt: 128 * 1024 * 1024, describe: 'Stream copy: objects larger than this many bytes go up as multipart uploads' },
   stop_timeout: { kind: 'posint', dflt: 30, describe: 'Seconds in-flight work may take to finish after SIGTERM/SIGINT' },

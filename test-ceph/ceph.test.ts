@@ -45,6 +45,13 @@ function cephUp(release: string): Cluster {
   return { release, dir, testDir, sys: { accessKey: v('SYSTEM_AK'), secretKey: v('SYSTEM_SK') }, tester: { accessKey: v('TEST_AK'), secretKey: v('TEST_SK') }, eastId: v('ZID_M') };
 }
 
+/** Ceph's own CLI on the cluster (inside the chroot for Reef and Tentacle). */
+function cephExec(c: Cluster, args: string[]): string {
+  const r = spawnSync('bash', [RELEASE_SCRIPT, c.release, 'exec', ...args], { env: { ...process.env, CEPH_TEST_DIR: c.testDir }, encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`${args.join(' ')} failed (exit ${r.status}): ${(r.stdout + r.stderr).slice(-2000)}`);
+  return r.stdout;
+}
+
 function cephDown(c: Cluster | undefined): void {
   if (!c) return;
   spawnSync('bash', [RELEASE_SCRIPT, c.release, 'down', '--wipe'], { env: { ...process.env, CEPH_TEST_DIR: c.testDir }, timeout: 120_000 });
@@ -184,6 +191,40 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
       await changes(EAST, c.sys, c.tester, alice, 'rc');
       await verifiedEqual(cfg, `${release}: us-west equals us-east after incremental changes by remote copy`);
       assert.equal((await call(WEST, 'GET', objPath('rc-docs', 'dir 2/obj+2~ü.txt'), alice)).text, 'v3');
+      assert.equal(await daemon.kill('SIGTERM'), 0, daemon.output());
+    });
+  }
+
+  if (release !== 'pacific') {
+    it(`${release}: a bucket resharded between passes and while the daemon runs keeps syncing (bucket-index log generations, destination layout kept)`, async () => {
+      cluster = cephUp(release);
+      const c = cluster;
+      assert.equal((await call(EAST, 'PUT', '/rs-bucket', c.tester)).status, 200);
+      for (let i = 0; i < 10; i++) await put(EAST, c.tester, 'rs-bucket', `a${i}`, `a${i}`);
+      const cfg = agentConfig(c, { destination: WEST });
+      const first = startProc(['sync', '--once', '-c', cfg, '--log-format', 'text']);
+      assert.equal(await first.exited, 0, first.output());
+      // Changes the agent has not seen land in the old generation, then the bucket is resharded.
+      for (let i = 0; i < 10; i++) await put(EAST, c.tester, 'rs-bucket', `b${i}`, `b${i}`);
+      await del(EAST, c.tester, 'rs-bucket', 'a1');
+      await del(EAST, c.tester, 'rs-bucket', 'a2');
+      cephExec(c, ['radosgw-admin', 'bucket', 'reshard', '--bucket', 'rs-bucket', '--num-shards', '3', '--yes-i-really-mean-it']);
+      for (let i = 0; i < 5; i++) await put(EAST, c.tester, 'rs-bucket', `c${i}`, `c${i}`);
+      await put(EAST, c.tester, 'rs-bucket', 'a3', 'a3 after the reshard');
+      const second = startProc(['sync', '--once', '-c', cfg, '--log-format', 'text']);
+      assert.equal(await second.exited, 0, second.output());
+      assert.match(second.output(), /index layouts differ .* the destination keeps its own/);
+      await verifiedEqual(cfg, `${release}: equal after a reshard between passes`, 60_000, ['--bucket', 'rs-bucket']);
+      // A reshard while the daemon runs, with writes before and after it.
+      const daemon = startProc(['sync', '-c', cfg, '--log-format', 'text']);
+      procs.push(daemon);
+      for (let i = 0; i < 5; i++) await put(EAST, c.tester, 'rs-bucket', `d${i}`, `d${i}`);
+      cephExec(c, ['radosgw-admin', 'bucket', 'reshard', '--bucket', 'rs-bucket', '--num-shards', '7', '--yes-i-really-mean-it']);
+      for (let i = 0; i < 5; i++) await put(EAST, c.tester, 'rs-bucket', `e${i}`, `e${i}`);
+      await del(EAST, c.tester, 'rs-bucket', 'b0');
+      await verifiedEqual(cfg, `${release}: equal after a reshard while the daemon runs`, 120_000, ['--bucket', 'rs-bucket']);
+      assert.equal((await call(WEST, 'GET', objPath('rs-bucket', 'a3'), c.tester)).text, 'a3 after the reshard');
+      await until('status says caught up', async () => (await startProc(['status', '-c', cfg]).exited) === 0, 120_000, 2000);
       assert.equal(await daemon.kill('SIGTERM'), 0, daemon.output());
     });
   }

@@ -14,7 +14,9 @@ import { boundChanged, namesToSync, nextMarker, nextRetries, settledCount } from
 import { compareMarkers, dataPageEnd, laterMarker, markerPosition, shardMarkers } from '../src/rgw/markers.js';
 import { sourceClockOffsetMs } from '../src/rgw/clock.js';
 import { bucketIndexShard } from '../src/rgw/shard.js';
-import { parseInstanceName } from '../src/sync/bucketsync.js';
+import { instanceName, parseInstanceName } from '../src/sync/bucketsync.js';
+import { dataLogName } from '../src/sync/data.js';
+import { instanceForDestination } from '../src/sync/metadata.js';
 
 const item = (name: string, timestamp = 't0') => ({ name, timestamp });
 
@@ -106,10 +108,22 @@ describe('markers', () => {
   });
 
   it('data-log names: bucket, instance id and index shard; tenanted buckets keep their tenant', () => {
-    assert.deepEqual(parseInstanceName('b:us-east.4100.1'), { bucket: 'b', id: 'us-east.4100.1', shard: undefined, name: 'b:us-east.4100.1' });
+    assert.deepEqual(parseInstanceName('b:us-east.4100.1'), { bucket: 'b', id: 'us-east.4100.1', name: 'b:us-east.4100.1' });
     assert.deepEqual(parseInstanceName('t/b:abc.1:7'), { bucket: 't/b', id: 'abc.1', shard: '7', name: 't/b:abc.1:7' });
     assert.equal(parseInstanceName('plain-bucket'), undefined);
     assert.equal(parseInstanceName('a:b:c:d'), undefined);
+    // Bucket-index log generations (Reef and later): ":g<N>" after the shard, none for generation 0.
+    assert.deepEqual(parseInstanceName('b:abc.1:2:g1'), { bucket: 'b', id: 'abc.1', shard: '2', gen: 1, name: 'b:abc.1:2:g1' });
+    assert.deepEqual(parseInstanceName('b:abc.1::g3'), { bucket: 'b', id: 'abc.1', gen: 3, name: 'b:abc.1::g3' });
+    const names: [Parameters<typeof instanceName>, string][] = [[['b', 'abc.1', '2', 1], 'b:abc.1:2:g1'], [['b', 'abc.1', '2', 0], 'b:abc.1:2'], [['b', 'abc.1', undefined, 3], 'b:abc.1::g3'], [['b', 'abc.1', undefined, undefined], 'b:abc.1']];
+    for (const [args, name] of names) {
+      assert.equal(instanceName(...args), name);
+      const back = parseInstanceName(name)!;
+      assert.deepEqual([back.bucket, back.id, back.shard, back.gen ?? 0], [args[0], args[1], args[2], args[3] ?? 0], name);
+    }
+    assert.equal(dataLogName({ key: 'b:abc.1:2', timestamp: 't', gen: 1 }), 'b:abc.1:2:g1');
+    assert.equal(dataLogName({ key: 'b:abc.1:2', timestamp: 't', gen: 0 }), 'b:abc.1:2');
+    assert.equal(dataLogName({ key: 'b:abc.1:2', timestamp: 't' }), 'b:abc.1:2', 'Pacific: no generations');
   });
 
   it('16: bucket-index shard of a key follows RGW: the shards real Pacific logged keys in (11 index shards)', () => {
@@ -145,6 +159,29 @@ describe('where a data-log page ends', () => {
     ['a truncated page without a position: stay', [F, H, { marker: '', truncated: true, entries: [e()] }], F],
   ];
   for (const [name, args, want] of table) it(name, () => assert.equal(dataPageEnd(...args), want));
+});
+
+describe('bucket instance metadata for the destination', () => {
+  const doc = (info: Record<string, unknown>) => Buffer.from(JSON.stringify({ key: 'bucket.instance:b:id.1', ver: { tag: 't', ver: 2 }, data: { bucket_info: { bucket: { name: 'b' }, owner: 'alice', ...info }, attrs: [] } }));
+  const info = (b: Buffer) => (JSON.parse(b.toString('utf8')) as { data: { bucket_info: Record<string, unknown> } }).data.bucket_info;
+
+  it('a new instance takes the source document as it is', () => {
+    const src = doc({ num_shards: 3 });
+    assert.equal(instanceForDestination(src, undefined).doc, src);
+  });
+
+  it('the same layout: the source document as it is', () => {
+    const src = doc({ num_shards: 11, bi_shard_hash_type: 0 });
+    const r = instanceForDestination(src, doc({ num_shards: 11, bi_shard_hash_type: 0, owner: 'old' }));
+    assert.equal(r.doc, src);
+    assert.equal(r.kept, undefined);
+  });
+
+  it('resharded on the source: everything from the source except the destination\'s index layout', () => {
+    const r = instanceForDestination(doc({ num_shards: 3, bi_shard_hash_type: 0, owner: 'bob', layout: { gen: 1 } }), doc({ num_shards: 11, bi_shard_hash_type: 0 }));
+    assert.deepEqual(info(r.doc), { bucket: { name: 'b' }, owner: 'bob', num_shards: 11, bi_shard_hash_type: 0 });
+    assert.match(r.kept ?? '', /num_shards 3 on the source, 11 on the destination/);
+  });
 });
 
 describe('tenants', () => {

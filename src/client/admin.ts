@@ -102,19 +102,28 @@ export class AdminApi {
     return this.listDataLog(shard, marker, max);
   }
 
-  async bilogMaxMarker(instance: string): Promise<string> {
+  /**
+   * The bucket-index log's head: `maxMarker` of its newest generation, which is `latestGen` (Reef
+   * and later keep one log per index layout; a reshard starts a new generation). '' when gone.
+   */
+  async bilogInfo(instance: string): Promise<{ maxMarker: string; latestGen: number }> {
     try {
-      const r = await this.client.json<{ max_marker: string }>('GET', '/admin/log', { query: [['info', undefined], ['type', 'bucket-index'], ['bucket-instance', instance]] });
-      return r.max_marker;
+      const r = await this.client.json<{ max_marker: string; latest_gen?: unknown }>('GET', '/admin/log', { query: [['info', undefined], ['type', 'bucket-index'], ['bucket-instance', instance]] });
+      return { maxMarker: r.max_marker, latestGen: typeof r.latest_gen === 'number' ? r.latest_gen : 0 };
     } catch (e) {
-      if (e instanceof NotFound) return '';
+      if (e instanceof NotFound) return { maxMarker: '', latestGen: 0 };
       throw e;
     }
   }
 
-  listBilog(instance: string, marker: string, max: number): Promise<BilogEntry[]> {
+  /**
+   * One generation of a bucket-index log. The generation is always named: without it Reef and
+   * later list the newest one, so an older generation's entries would be read against the wrong
+   * log. Gateways without generations (Pacific, the embedded zone) ignore the parameter.
+   */
+  listBilog(instance: string, marker: string, max: number, generation = 0): Promise<BilogEntry[]> {
     return this.client.json<BilogEntry[]>('GET', '/admin/log', {
-      query: [['type', 'bucket-index'], ['bucket-instance', instance], ...markerParam(marker), ['max-entries', String(max)]],
+      query: [['type', 'bucket-index'], ['bucket-instance', instance], ...markerParam(marker), ['max-entries', String(max)], ['generation', String(generation)]],
     });
   }
 

@@ -17,12 +17,35 @@ import { runShard, type ShardLog, type ShardRun } from './shardrun.js';
 import { mergeWalk } from './march.js';
 
 /** "bucket:instance-id[:index-shard]" as the data log names it; tenanted buckets are "tenant/bucket". */
-export interface InstanceName { bucket: string; id: string; shard?: string; name: string }
+/**
+ * A bucket instance, or one index shard of it, as logs name it: "bucket:id[:shard]", plus
+ * ":g<generation>" for a bucket-index log generation after the first (a resharded bucket on Reef
+ * and later). Generation 0 keeps the plain name, so bounds from before generations still apply.
+ */
+export interface InstanceName { bucket: string; id: string; shard?: string; gen?: number; name: string }
+
+export function instanceName(bucket: string, id: string, shard?: string, gen?: number): string {
+  const base = `${bucket}:${id}${shard !== undefined ? `:${shard}` : ''}`;
+  return gen ? `${shard !== undefined ? base : `${base}:`}:g${gen}` : base;
+}
 
 export function parseInstanceName(name: string): InstanceName | undefined {
   const parts = name.split(':');
+  let gen: number | undefined;
+  if (parts.length === 4) {
+    const m = /^g(\d+)$/.exec(parts[3]);
+    if (!m) return undefined;
+    gen = Number(m[1]);
+    parts.pop();
+  }
   if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) return undefined;
-  return { bucket: parts[0], id: parts[1], shard: parts[2], name };
+  const shard = parts[2] === '' ? undefined : parts[2];
+  return { bucket: parts[0], id: parts[1], ...(shard !== undefined ? { shard } : {}), ...(gen ? { gen } : {}), name };
+}
+
+/** The instance (with index shard) a bilog listing takes: the name without its generation. */
+function listedInstance(inst: InstanceName): string {
+  return instanceName(inst.bucket, inst.id, inst.shard);
 }
 
 function bucketId(doc: Buffer | undefined): string | undefined {
@@ -75,7 +98,7 @@ export function bucketIndexLog(ctx: SyncContext, inst: InstanceName): ShardLog {
     async read(marker, max) {
       let page: BilogEntry[];
       try {
-        page = await ctx.src.listBilog(inst.name, marker, max);
+        page = await ctx.src.listBilog(listedInstance(inst), marker, max, inst.gen ?? 0);
       } catch (e) {
         if (e instanceof NotFound) return 'gone';
         throw e;
@@ -116,7 +139,7 @@ export async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: Sha
   await ensureInstance(ctx, inst);
   await ctx.versioning.check(bucket, inst.name);
   // Snapshot before listing: whatever changes while we list is replayed from the bucket-index log.
-  const snap = await ctx.src.bilogMaxMarker(inst.name);
+  const { maxMarker: snap, latestGen } = await ctx.src.bilogInfo(inst.name);
   const failed = new Set<string>();
   let batch: string[] = [];
   const flush = async () => {
@@ -133,9 +156,11 @@ export async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: Sha
   await flush();
   if (!lock.valid()) throw new Stopped('lost the lock');
   const perShard = shardMarkers(snap);
+  // Bounds of the generation the snapshot is in; older generations hold nothing the listing missed.
   if (perShard.length === 0) {
-    await storeSnapshotBound(ctx, 'bucket-index', inst.name, snap, failed);
-    return { owed: failed.size > 0 ? [inst.name] : [], failed: failed.size };
+    const name = instanceName(bucket, id, undefined, latestGen);
+    await storeSnapshotBound(ctx, 'bucket-index', name, snap, failed);
+    return { owed: failed.size > 0 ? [name] : [], failed: failed.size };
   }
   // A sharded index: one bound per index shard, named as the data log names them ("b:id:N"),
   // each owing the failed keys that shard holds, so a retry and the key's own log entries are
@@ -144,8 +169,9 @@ export async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: Sha
   const owed: string[] = [];
   for (const [shard, marker] of perShard) {
     const mine = new Set([...failed].filter((k) => String(bucketIndexShard(k, shards)) === shard));
-    await storeSnapshotBound(ctx, 'bucket-index', `${inst.name}:${shard}`, marker ? `${shard}#${marker}` : '', mine);
-    if (mine.size > 0) owed.push(`${inst.name}:${shard}`);
+    const name = instanceName(bucket, id, shard, latestGen);
+    await storeSnapshotBound(ctx, 'bucket-index', name, marker ? `${shard}#${marker}` : '', mine);
+    if (mine.size > 0) owed.push(name);
   }
   return { owed, failed: failed.size };
 }

@@ -10,13 +10,20 @@ import { forEachLimit, Stopped } from '../worker/pool.js';
 import type { ShardLock } from '../worker/lock.js';
 import { settledCount } from './replay.js';
 import type { PageView, ShardLog } from './shardrun.js';
-import { fullSyncBucket, parseInstanceName, syncInstance } from './bucketsync.js';
+import { fullSyncBucket, instanceName, parseInstanceName, syncInstance } from './bucketsync.js';
 
 export function bucketOfInstance(instance: string): string {
   return instance.split(':')[0];
 }
 
 interface DataPage extends PageView { entries: DataLogEntry[] }
+
+/** What a data-log entry asks to sync: its instance (index shard), in its bucket-index log generation. */
+export function dataLogName(e: DataLogEntry): string {
+  if (!e.gen) return e.key;
+  const inst = parseInstanceName(e.key);
+  return inst ? instanceName(inst.bucket, inst.id, inst.shard, e.gen) : e.key;
+}
 
 /** The marker after the first k entries of a data-log page that was read from `marker`. */
 export async function markerAfter(ctx: SyncContext, shard: number, marker: string, page: { marker: string; entries: DataLogEntry[] }, k: number): Promise<string> {
@@ -55,7 +62,7 @@ export function dataShardLog(ctx: SyncContext, shard: number, lock: ShardLock, n
       const page = await ctx.src.listDataLog(shard, marker, max);
       return {
         entries: page.entries,
-        names: page.entries.map((e) => e.key).filter((k) => !isStateBucket(ctx, bucketOfInstance(k))),
+        names: page.entries.map(dataLogName).filter((k) => !isStateBucket(ctx, bucketOfInstance(k))),
         size: page.entries.length,
         end: page.entries.length > 0 ? page.marker : '',
         truncated: page.truncated,

@@ -27,6 +27,33 @@ export function parseRetryName(name: string): [string, string] | undefined {
   return i > 0 ? [name.slice(0, i), name.slice(i + 1)] : undefined;
 }
 
+/** The index layout fields of a bucket instance's metadata (bucket_info). */
+const LAYOUT_FIELDS = ['num_shards', 'layout', 'bi_shard_hash_type'];
+
+/**
+ * The bucket-instance document to PUT on the destination: the source's, except the index layout,
+ * which stays the destination's where it has the instance. A reshard on the source (Reef and later
+ * reshard in place) would otherwise re-lay the destination's index without moving its entries,
+ * hiding every object the new layout hashes elsewhere. The agent reads the source's index per
+ * source shard and writes objects through S3, so the two layouts never need to agree.
+ */
+export function instanceForDestination(source: Buffer, destination: Buffer | undefined): { doc: Buffer; kept?: string } {
+  if (!destination) return { doc: source };
+  const s = JSON.parse(source.toString('utf8')) as { data?: { bucket_info?: Record<string, unknown> } };
+  const d = JSON.parse(destination.toString('utf8')) as { data?: { bucket_info?: Record<string, unknown> } };
+  const si = s.data?.bucket_info;
+  const di = d.data?.bucket_info;
+  if (!si || !di) return { doc: source };
+  const differ = LAYOUT_FIELDS.filter((f) => JSON.stringify(si[f]) !== JSON.stringify(di[f]));
+  if (differ.length === 0) return { doc: source };
+  const was = `num_shards ${String(si.num_shards)} on the source, ${String(di.num_shards)} on the destination`;
+  for (const f of LAYOUT_FIELDS) {
+    if (f in di) si[f] = di[f];
+    else delete si[f];
+  }
+  return { doc: Buffer.from(JSON.stringify(s)), kept: was };
+}
+
 export async function syncMetadataKey(ctx: SyncContext, section: string, key: string): Promise<void> {
   const doc = await ctx.src.getMetadata(section, key);
   if (doc === undefined) {
@@ -35,7 +62,13 @@ export async function syncMetadataKey(ctx: SyncContext, section: string, key: st
     ctx.log.info(`metadata ${section}/${key} removed on the source: removed on the destination`);
     return;
   }
-  await ctx.dst.putMetadata(section, key, doc);
+  let put = doc;
+  if (section === 'bucket.instance') {
+    const r = instanceForDestination(doc, await ctx.dst.getMetadata(section, key));
+    if (r.kept) ctx.log.info(`bucket instance ${key}: index layouts differ (${r.kept}), e.g. after a reshard on the source; the destination keeps its own`);
+    put = r.doc;
+  }
+  await ctx.dst.putMetadata(section, key, put);
   ctx.acct.metadataWritten();
 }
 
