@@ -5,6 +5,8 @@
  */
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
 import { call } from './helpers/http.js';
 import { createUser, del, objPath, put, startPair, zoneState, type Creds, type Pair } from './helpers/pair.js';
 import { startProc, until } from './helpers/procs.js';
@@ -266,6 +268,40 @@ describe('faithful copies (review findings)', () => {
     assert.equal(await again.exited, 0, again.output());
     assert.doesNotMatch(again.output(), /read to its end/);
     assert.ok((await call(p.westDirect, 'GET', '/admin/metadata/user', p.sys)).json<string[]>().includes('later'));
+  });
+
+  it('18: a period missing from the source\'s history makes that shard full-sync, and the other shards go on', async () => {
+    p = await startPair({ mdShards: 2, dataShards: 2 });
+    await createUser(p.east, p.sys, 'alice');
+    const full = p.agent(['full-sync']);
+    assert.equal(await full.exited, 0, full.output());
+    await createUser(p.east, p.sys, 'before-the-gap');
+    await p.commitPeriod();
+    await p.commitPeriod();
+    // The middle period goes from the source's history (a realm rebuilt by hand, say).
+    await p.restartSource((dataDir) => {
+      const db = new Database(join(dataDir, 'zone.db'));
+      try {
+        const epochs = (db.prepare('SELECT realm_epoch FROM periods ORDER BY realm_epoch').all() as { realm_epoch: number }[]).map((r) => r.realm_epoch);
+        assert.equal(epochs.length, 3);
+        db.prepare('DELETE FROM periods WHERE realm_epoch = ?').run(epochs[1]);
+      } finally {
+        db.close();
+      }
+    });
+    await createUser(p.east, p.sys, 'after-the-gap');
+    const daemon = p.agent(['sync']);
+    await until('both users on the destination', async () => {
+      const users = (await call(p.westDirect, 'GET', '/admin/metadata/user', p.sys)).json<string[]>();
+      return users.includes('before-the-gap') && users.includes('after-the-gap');
+    }, 30_000);
+    assert.match(daemon.output(), /does not know period .*; full-syncing the shard/);
+    await until('status caught up', async () => {
+      const st = p.agent(['status', '--json']);
+      await st.exited;
+      return (JSON.parse(st.stdout()) as { caught_up: boolean }).caught_up;
+    }, 30_000, 500);
+    await daemon.kill('SIGTERM');
   });
 
   it('accounting: a failed pass moves rgw_agent_errors_total{kind="pass"}', async () => {

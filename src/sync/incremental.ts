@@ -7,7 +7,7 @@ import type { LogType, PeriodRef } from '../rgw/wire.js';
 import { compareMarkers } from '../rgw/markers.js';
 import type { SyncContext } from './context.js';
 import { runMetadataShard } from './metadata.js';
-import { periodToRead } from './periods.js';
+import { PeriodGap, periodToRead } from './periods.js';
 import { dataShardLog } from './data.js';
 import { withShardLock } from './shardlock.js';
 import { runShard } from './shardrun.js';
@@ -132,7 +132,17 @@ export class Syncer {
       else summary.dataShards = work.length;
       await forEachLimit(work, this.ctx.cfg.numWorkers, async (shard) => {
         const outcome = await withShardLock(this.ctx, type, shard, async (lock) => {
-          const run = type === 'metadata' ? await runMetadataShard(this.ctx, shard, lock, current) : await runShard(this.ctx, dataShardLog(this.ctx, shard, lock), lock);
+          let run;
+          try {
+            run = type === 'metadata' ? await runMetadataShard(this.ctx, shard, lock, current) : await runShard(this.ctx, dataShardLog(this.ctx, shard, lock), lock);
+          } catch (e) {
+            if (!(e instanceof PeriodGap)) throw e;
+            // Its log cannot be followed any further: a full sync of this shard takes over, and
+            // the other shards go on.
+            this.unsynced.metadata.add(shard);
+            this.ctx.log.error(`metadata shard ${shard}: ${e.message}; full-syncing the shard`);
+            return 'done';
+          }
           if (run.status !== 'done') return run.status;
           this.state[type][shard] = run;
           const caughtUp = type === 'data' || run.period?.id === current?.id;

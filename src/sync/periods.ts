@@ -44,6 +44,12 @@ export function periodAfter(chain: PeriodInfo[], from: PeriodRef): PeriodInfo | 
   return 'more';
 }
 
+/**
+ * The source's period history does not lead from a bound's period to the current one: the entries
+ * of the periods in between cannot be read, so the shard needs a full sync.
+ */
+export class PeriodGap extends AgentError {}
+
 /** Period history as the source tells it; periods never change once committed, so it is cached. */
 export class PeriodHistory {
   private readonly known = new Map<string, PeriodInfo>();
@@ -58,13 +64,13 @@ export class PeriodHistory {
     const chain: PeriodInfo[] = [];
     for (let id = current.id; ;) {
       const p = this.known.get(id) ?? await this.src.period(id);
-      if (!p) throw new AgentError(`the source does not know period ${id}, on the way from ${describePeriod(from)} to ${describePeriod(current)}`);
+      if (!p) throw new PeriodGap(`the source does not know period ${id}, on the way from ${describePeriod(from)} to ${describePeriod(current)}`);
       this.known.set(id, p);
       chain.push(p);
       const next = periodAfter(chain, from);
       if (next === 'broken') {
-        throw new AgentError(`the source's period history from ${describePeriod(current)} back does not reach period ${describePeriod(from)}: `
-          + 'the metadata entries of the periods in between cannot be read; run a full sync');
+        throw new PeriodGap(`the source's period history from ${describePeriod(current)} back does not reach period ${describePeriod(from)}: `
+          + 'the metadata entries of the periods in between cannot be read');
       }
       if (next !== 'more') return next;
       id = p.predecessor;

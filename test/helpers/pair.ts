@@ -30,6 +30,8 @@ export interface Pair {
    * embedded zone commits a new period when its realm changed (like `period update --commit`).
    */
   commitPeriod(): Promise<void>;
+  /** Stops the source zone, lets `edit` change its data dir, starts it again. */
+  restartSource(edit?: (dataDir: string) => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -82,9 +84,15 @@ export async function startPair(opts: { mdShards?: number; dataShards?: number; 
       return p;
     },
     async commitPeriod() {
-      await zones[0].kill('SIGTERM');
       const extra = `us-extra-${++periods}`;
-      writeFileSync(realmFile, readFileSync(realmFile, 'utf8').replace('zones:\n', `zones:\n  ${extra}: { endpoint: "http://127.0.0.1:${await freePort()}" }\n`));
+      const port = await freePort();
+      await pair.restartSource(() => {
+        writeFileSync(realmFile, readFileSync(realmFile, 'utf8').replace('zones:\n', `zones:\n  ${extra}: { endpoint: "http://127.0.0.1:${port}" }\n`));
+      });
+    },
+    async restartSource(edit) {
+      await zones[0].kill('SIGTERM');
+      edit?.(join(dir, 'east'));
       zones[0] = await startZoneProc(realmFile, 'us-east', join(dir, 'east'));
     },
     async close() {
