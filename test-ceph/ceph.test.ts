@@ -31,30 +31,37 @@ const EXPECT: Record<string, { remoteCopy: string; copyMode: string; zoneMap: st
   tentacle: { remoteCopy: 'available (a probe copy', copyMode: 'stream', zoneMap: 'GET /admin/realm/period' },
 };
 
-interface Cluster { release: string; dir: string; testDir: string; sys: Creds; tester: Creds; eastId: string }
+interface Cluster { release: string; dir: string; testDir: string; sys: Creds; tester: Creds; eastId: string; env: Record<string, string>; east: string; west: string }
 
-function cephUp(release: string): Cluster {
+/** A second cluster beside one on the default ports (mon, messenger and gateway ports moved). */
+const SIDE_PORTS = { MON_V2_PORT: '33300', MON_V1_PORT: '36789', MS_PORT_MIN: '36800', MS_PORT_MAX: '37300', EAST_PORT: '38000', WEST_PORT: '38001' };
+
+function cephUp(release: string, ports: Partial<typeof SIDE_PORTS> = {}): Cluster {
   const dir = mkdtempSync(join(tmpdir(), `rgw-agent-ceph-${release}-`));
   // For the chroot releases CEPH_TEST_DIR is a path inside the chroot; a fresh one per cluster.
   const testDir = release === 'pacific' ? join(dir, 'ceph') : `/tmp/rgw-agent-ceph-${randomBytes(4).toString('hex')}`;
   const envFile = join(dir, 'ceph.env');
-  const r = spawnSync('bash', [RELEASE_SCRIPT, release, 'up'], { env: { ...process.env, CEPH_TEST_DIR: testDir, CEPH_ENV_OUT: envFile }, encoding: 'utf8', timeout: 600_000 });
+  const env: Record<string, string> = { ...ports, CEPH_TEST_DIR: testDir };
+  const r = spawnSync('bash', [RELEASE_SCRIPT, release, 'up'], { env: { ...process.env, ...env, CEPH_ENV_OUT: envFile }, encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) throw new Error(`ceph-release.sh ${release} up failed (exit ${r.status}):\n${(r.stdout + r.stderr).slice(-3000)}`);
-  const env = readFileSync(envFile, 'utf8');
-  const v = (name: string) => new RegExp(`${name}=(\\S+)`).exec(env)?.[1] ?? '';
-  return { release, dir, testDir, sys: { accessKey: v('SYSTEM_AK'), secretKey: v('SYSTEM_SK') }, tester: { accessKey: v('TEST_AK'), secretKey: v('TEST_SK') }, eastId: v('ZID_M') };
+  const envText = readFileSync(envFile, 'utf8');
+  const v = (name: string) => new RegExp(`${name}=(\\S+)`).exec(envText)?.[1] ?? '';
+  return {
+    release, dir, testDir, sys: { accessKey: v('SYSTEM_AK'), secretKey: v('SYSTEM_SK') }, tester: { accessKey: v('TEST_AK'), secretKey: v('TEST_SK') }, eastId: v('ZID_M'), env,
+    east: `http://127.0.0.1:${ports.EAST_PORT ?? '8000'}`, west: `http://127.0.0.1:${ports.WEST_PORT ?? '8001'}`,
+  };
 }
 
 /** Ceph's own CLI on the cluster (inside the chroot for Reef and Tentacle). */
 function cephExec(c: Cluster, args: string[]): string {
-  const r = spawnSync('bash', [RELEASE_SCRIPT, c.release, 'exec', ...args], { env: { ...process.env, CEPH_TEST_DIR: c.testDir }, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync('bash', [RELEASE_SCRIPT, c.release, 'exec', ...args], { env: { ...process.env, ...c.env }, encoding: 'utf8', timeout: 120_000 });
   if (r.status !== 0) throw new Error(`${args.join(' ')} failed (exit ${r.status}): ${(r.stdout + r.stderr).slice(-2000)}`);
   return r.stdout;
 }
 
 function cephDown(c: Cluster | undefined): void {
   if (!c) return;
-  spawnSync('bash', [RELEASE_SCRIPT, c.release, 'down', '--wipe'], { env: { ...process.env, CEPH_TEST_DIR: c.testDir }, timeout: 120_000 });
+  spawnSync('bash', [RELEASE_SCRIPT, c.release, 'down', '--wipe'], { env: { ...process.env, ...c.env }, timeout: 120_000 });
   rmSync(c.dir, { recursive: true, force: true });
 }
 
@@ -279,5 +286,40 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
     await changes(src, c.sys, c.sys, alice, 'ep');
     for (const b of ['ep-photos', 'ep-docs', 'ep-late']) await verifiedEqual(cfg, `bucket ${b} equal after incremental changes`, 120_000, ['--bucket', b]);
     assert.equal((await call(WEST, 'GET', '/admin/user?uid=ep-bob', c.sys)).status, 200);
+    // The bucket belongs to the destination's zonegroup: its owner reads it (a foreign one answers 301).
+    const got = await call(WEST, 'GET', objPath('ep-docs', 'dir 2/obj+2~ü.txt'), alice);
+    assert.equal(got.text, 'v3', `alice reads her object on the destination: ${got.status} ${got.text}`);
+  });
+});
+
+// Two clusters of different releases: an old Pacific master into a Reef zone (an upgrade path).
+if (RELEASES.includes('pacific') && RELEASES.includes('reef')) describe('Ceph pacific -> reef', () => {
+  const clusters: Cluster[] = [];
+  const procs: Proc[] = [];
+  after(async () => {
+    await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
+    for (const c of clusters.splice(0)) cephDown(c);
+  });
+
+  it('pacific us-east -> reef us-west (two clusters): full sync, incremental changes, verify equal, status caught up', async () => {
+    const pac = cephUp('pacific');
+    clusters.push(pac);
+    const reef = cephUp('reef', SIDE_PORTS);
+    clusters.push(reef);
+    const { alice } = await workload(pac.east, pac.sys, pac.tester, 'pr');
+    // The agent reads the source's own zone map (a zone of another cluster), like embedded -> Ceph.
+    const cfg = agentConfig(pac, { destination: reef.west, source: pac.east, dest_access_key: reef.sys.accessKey, dest_secret_key: reef.sys.secretKey });
+    const daemon = startProc(['sync', '-c', cfg, '--log-format', 'text']);
+    procs.push(daemon);
+    await daemon.waitFor('full sync', 60_000);
+    for (const b of ['pr-photos', 'pr-docs']) await verifiedEqual(cfg, `bucket ${b} equal after the full sync`, 90_000, ['--bucket', b]);
+    assert.match(daemon.output(), /zone map from .*GET \/admin\/realm\/period; .*GET \/admin\/config/);
+    await changes(pac.east, pac.sys, pac.tester, alice, 'pr');
+    for (const b of ['pr-photos', 'pr-docs', 'pr-late']) await verifiedEqual(cfg, `bucket ${b} equal after incremental changes`, 120_000, ['--bucket', b]);
+    assert.equal((await call(reef.west, 'GET', '/admin/user?uid=pr-bob', reef.sys)).status, 200);
+    const got = await call(reef.west, 'GET', objPath('pr-docs', 'dir 2/obj+2~ü.txt'), alice);
+    assert.equal(got.text, 'v3', `alice reads her object on the destination: ${got.status} ${JSON.stringify(got.headers)} ${got.text}`);
+    await until('status says caught up', async () => (await startProc(['status', '-c', cfg]).exited) === 0, 120_000, 2000);
+    assert.equal(await daemon.kill('SIGTERM'), 0, daemon.output());
   });
 });

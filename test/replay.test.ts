@@ -177,6 +177,14 @@ describe('bucket instance metadata for the destination', () => {
     assert.equal(r.kept, undefined);
   });
 
+  it('from another cluster: the destination\'s zonegroup replaces the source\'s (a foreign one answers 301)', () => {
+    const r = instanceForDestination(doc({ num_shards: 11, zonegroup: 'pacific-zg' }), undefined, { zonegroup: 'reef-zg' });
+    assert.equal(info(r.doc).zonegroup, 'reef-zg');
+    const same = doc({ num_shards: 11, zonegroup: 'reef-zg' });
+    assert.equal(instanceForDestination(same, undefined, { zonegroup: 'reef-zg' }).doc, same);
+    assert.equal(info(instanceForDestination(doc({ zonegroup: 'other-zg' }), undefined).doc).zonegroup, 'other-zg', 'same realm: kept');
+  });
+
   it('resharded on the source: everything from the source except the destination\'s index layout', () => {
     const r = instanceForDestination(doc({ num_shards: 3, bi_shard_hash_type: 0, owner: 'bob', layout: { gen: 1 } }), doc({ num_shards: 11, bi_shard_hash_type: 0 }));
     assert.deepEqual(info(r.doc), { bucket: { name: 'b' }, owner: 'bob', num_shards: 11, bi_shard_hash_type: 0 });

@@ -7,7 +7,8 @@ import { AgentError } from './errors.js';
 
 export interface MapZone { id: string; name: string; endpoints: string[]; logMeta: boolean; logData: boolean }
 export interface MapZonegroup { key: string; name: string; isMaster: boolean; masterZone: string; zones: MapZone[] }
-export interface ResolvedZones { zonegroup: MapZonegroup; source: MapZone; destination: MapZone; sourceEndpoint: string }
+/** `crossCluster`: the source is a zone of another cluster (resolved in its own map), not of the destination's realm. */
+export interface ResolvedZones { zonegroup: MapZonegroup; source: MapZone; destination: MapZone; sourceEndpoint: string; crossCluster?: boolean }
 
 export class ZoneMapError extends AgentError {}
 
@@ -109,5 +110,5 @@ export function resolveAcrossClusters(destGroups: MapZonegroup[], srcGroups: Map
   if (!src) throw new ZoneMapError(`source ${o.source} is not an endpoint of any zone in its own region map either`);
   if (byIdOrName(src.g.zones, src.g.masterZone) !== src.z) throw new ZoneMapError(`source zone ${src.z.name} is not the master zone of its zonegroup ${src.g.name}`);
   if (!o.metadataOnly && !src.z.logData) throw new ZoneMapError(`source zone ${src.z.name} does not log data (log_data is not "true")`);
-  return { zonegroup: dest.g, source: src.z, destination: dest.z, sourceEndpoint: o.source };
+  return { zonegroup: dest.g, source: src.z, destination: dest.z, sourceEndpoint: o.source, crossCluster: true };
 }

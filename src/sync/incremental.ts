@@ -10,7 +10,7 @@ import { runMetadataShard } from './metadata.js';
 import { PeriodGap, periodToRead } from './periods.js';
 import { dataShardLog } from './data.js';
 import { withShardLock } from './shardlock.js';
-import { runShard } from './shardrun.js';
+import { runShard, type ShardRun } from './shardrun.js';
 import { forEachLimit, Stopped } from '../worker/pool.js';
 import { fullSync, type FullSyncSummary } from './full.js';
 import { AgentRegistry } from './agents.js';
@@ -132,7 +132,7 @@ export class Syncer {
       else summary.dataShards = work.length;
       await forEachLimit(work, this.ctx.cfg.numWorkers, async (shard) => {
         const outcome = await withShardLock(this.ctx, type, shard, async (lock) => {
-          let run;
+          let run: ShardRun;
           try {
             run = type === 'metadata' ? await runMetadataShard(this.ctx, shard, lock, current) : await runShard(this.ctx, dataShardLog(this.ctx, shard, lock), lock);
           } catch (e) {

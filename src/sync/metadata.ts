@@ -37,15 +37,20 @@ const LAYOUT_FIELDS = ['num_shards', 'layout', 'bi_shard_hash_type'];
  * hiding every object the new layout hashes elsewhere. The agent reads the source's index per
  * source shard and writes objects through S3, so the two layouts never need to agree.
  */
-export function instanceForDestination(source: Buffer, destination: Buffer | undefined): { doc: Buffer; kept?: string } {
-  if (!destination) return { doc: source };
+export function instanceForDestination(source: Buffer, destination: Buffer | undefined, o: { zonegroup?: string } = {}): { doc: Buffer; kept?: string } {
   const s = JSON.parse(source.toString('utf8')) as { data?: { bucket_info?: Record<string, unknown> } };
-  const d = JSON.parse(destination.toString('utf8')) as { data?: { bucket_info?: Record<string, unknown> } };
   const si = s.data?.bucket_info;
+  // From another cluster the source's zonegroup means nothing here: a bucket of a foreign
+  // zonegroup answers its users 301 (seen on Reef with a Pacific source).
+  const regroup = o.zonegroup !== undefined && si !== undefined && typeof si.zonegroup === 'string' && si.zonegroup !== o.zonegroup;
+  if (regroup) si.zonegroup = o.zonegroup;
+  const unchanged = { doc: regroup ? Buffer.from(JSON.stringify(s)) : source };
+  if (!destination) return unchanged;
+  const d = JSON.parse(destination.toString('utf8')) as { data?: { bucket_info?: Record<string, unknown> } };
   const di = d.data?.bucket_info;
-  if (!si || !di) return { doc: source };
+  if (!si || !di) return unchanged;
   const differ = LAYOUT_FIELDS.filter((f) => JSON.stringify(si[f]) !== JSON.stringify(di[f]));
-  if (differ.length === 0) return { doc: source };
+  if (differ.length === 0) return unchanged;
   const was = `num_shards ${String(si.num_shards)} on the source, ${String(di.num_shards)} on the destination`;
   for (const f of LAYOUT_FIELDS) {
     if (f in di) si[f] = di[f];
@@ -64,7 +69,7 @@ export async function syncMetadataKey(ctx: SyncContext, section: string, key: st
   }
   let put = doc;
   if (section === 'bucket.instance') {
-    const r = instanceForDestination(doc, await ctx.dst.getMetadata(section, key));
+    const r = instanceForDestination(doc, await ctx.dst.getMetadata(section, key), ctx.zones.crossCluster ? { zonegroup: ctx.zones.zonegroup.key } : {});
     if (r.kept) ctx.log.info(`bucket instance ${key}: index layouts differ (${r.kept}), e.g. after a reshard on the source; the destination keeps its own`);
     put = r.doc;
   }
