@@ -12,7 +12,17 @@ export async function call(base: string, method: string, path: string, creds: { 
     method, host: url.host, path, headers: { ...(opts.headers ?? {}) },
     bodySha256: body ? createHash('sha256').update(body).digest('hex') : undefined,
   }, creds, opts.sig ?? 'v4');
-  const r = await request(`${base}${path}`, { method: method as 'GET', headers, body });
-  const buf = Buffer.from(await r.body.arrayBuffer());
-  return { status: r.statusCode, headers: r.headers, body: buf, text: buf.toString('utf8'), json: <T>() => JSON.parse(buf.toString('utf8')) as T };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const r = await request(`${base}${path}`, { method: method as 'GET', headers, body });
+      const buf = Buffer.from(await r.body.arrayBuffer());
+      return { status: r.statusCode, headers: r.headers, body: buf, text: buf.toString('utf8'), json: <T>() => JSON.parse(buf.toString('utf8')) as T };
+    } catch (e) {
+      // A pooled keep-alive socket the server closed as it was reused (RGW closes idle ones, and
+      // a port may now belong to the next test's gateway): once more on a fresh connection. A
+      // gateway that is down answers ECONNREFUSED, which is not retried.
+      const code = (e as { code?: string }).code;
+      if (attempt >= 3 || (code !== 'UND_ERR_SOCKET' && code !== 'ECONNRESET')) throw e;
+    }
+  }
 }
