@@ -17,6 +17,7 @@ import { ZoneClient } from '../src/client/http.js';
 import { S3Api } from '../src/client/s3.js';
 import { forEachLimit } from '../src/worker/pool.js';
 import { startProc } from '../test/helpers/procs.js';
+import { gatewayAnswers } from '../test/helpers/http.js';
 
 const [release = 'reef', copiesArg = '1000', secondsArg = '3600'] = process.argv.slice(2);
 const copies = Number(copiesArg);
@@ -36,16 +37,6 @@ const since = () => Math.round((Date.now() - t0) / 1000);
 function cluster(action: string[]): void {
   const r = spawnSync('bash', [join(scripts, 'ceph-release.sh'), release, ...action], { env, encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) throw new Error(`ceph-release.sh ${release} ${action.join(' ')}: exit ${r.status}\n${(r.stdout + r.stderr).slice(-2000)}`);
-}
-
-async function answers(url: string): Promise<boolean> {
-  try {
-    const r = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-    await r.arrayBuffer();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function main(): Promise<void> {
@@ -68,7 +59,7 @@ async function main(): Promise<void> {
     const full = startProc(['full-sync', '-c', cfg, '--log-format', 'text']);
     result.fullSyncExit = await full.exited;
     result.fullSync = /full sync finished[^\n]*/.exec(full.output())?.[0] ?? full.output().slice(-500);
-    result.afterFullSync = { east: await answers(east), west: await answers(west), atSeconds: since() };
+    result.afterFullSync = { east: await gatewayAnswers(east), west: await gatewayAnswers(west), atSeconds: since() };
     const daemon = startProc(['sync', '-c', cfg, '--log-format', 'text']);
     const end = Date.now() + seconds * 1000;
     let written = 0;
@@ -79,7 +70,7 @@ async function main(): Promise<void> {
         await src.putObject('soak', `later-${written}`, `written at ${since()}s`, 'text/plain').then(() => { written++; }, () => undefined);
       }
       for (const [zone, url] of [['us-east', east], ['us-west', west]] as const) {
-        if (!down.some((d) => d.zone === zone) && !(await answers(url))) down.push({ zone, atSeconds: since() });
+        if (!down.some((d) => d.zone === zone) && !(await gatewayAnswers(url))) down.push({ zone, atSeconds: since() });
       }
       if (down.length === 2) break;
       await new Promise((r) => setTimeout(r, 2000));

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { call } from '../test/helpers/http.js';
+import { call, gatewayAnswers } from '../test/helpers/http.js';
 import { startProc, startZoneProc, until, type Proc } from '../test/helpers/procs.js';
 import { freePort } from '../test/helpers/realm.js';
 import { createUser, del, objPath, put, type Creds } from '../test/helpers/pair.js';
@@ -50,17 +50,6 @@ function cephUp(release: string, ports: Partial<typeof SIDE_PORTS> = {}): Cluste
     release, dir, testDir, sys: { accessKey: v('SYSTEM_AK'), secretKey: v('SYSTEM_SK') }, tester: { accessKey: v('TEST_AK'), secretKey: v('TEST_SK') }, eastId: v('ZID_M'), env,
     east: `http://127.0.0.1:${ports.EAST_PORT ?? '8000'}`, west: `http://127.0.0.1:${ports.WEST_PORT ?? '8001'}`,
   };
-}
-
-/** Whether a gateway still accepts connections (any HTTP answer counts). */
-async function gatewayAnswers(url: string): Promise<boolean> {
-  try {
-    const r = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-    await r.arrayBuffer();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Ceph's own CLI on the cluster (inside the chroot for Reef and Tentacle). */

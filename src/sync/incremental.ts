@@ -7,7 +7,7 @@ import type { LogType, PeriodRef } from '../rgw/wire.js';
 import { compareMarkers } from '../rgw/markers.js';
 import type { SyncContext } from './context.js';
 import { runMetadataShard } from './metadata.js';
-import { PeriodGap, periodToRead } from './periods.js';
+import { PeriodGap, shardPeriodPlan } from './periods.js';
 import { dataShardLog } from './data.js';
 import { withShardLock } from './shardlock.js';
 import { runShard, type ShardRun } from './shardrun.js';
@@ -88,7 +88,7 @@ export class Syncer {
     // A shard that still owes its full sync is not replayed: its log alone may not hold everything.
     await forEachLimit([...states.keys()].filter((i) => this.mine(type, i) && !this.unsynced[type].has(i)), 16, async (i) => {
       const s = states[i];
-      const plan = type === 'metadata' ? periodToRead(s.period, current) : { read: undefined, final: true };
+      const plan = shardPeriodPlan(type, s.period, current);
       const head = await this.ctx.src.shardMarker(type, i, plan.read?.id);
       this.heads[type][i] = head;
       const behind = compareMarkers(head, s.marker) > 0 || !plan.final;

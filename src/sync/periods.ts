@@ -32,6 +32,11 @@ export function periodToRead(bound: PeriodRef | undefined, current: PeriodRef | 
     + 'the bounds belong to another realm or source zone (check src_zone and the state store), or the source\'s realm was rebuilt (run a full sync with fresh bounds)');
 }
 
+/** periodToRead for any log shard: only the metadata log has periods. */
+export function shardPeriodPlan(type: 'metadata' | 'data', bound: PeriodRef | undefined, current: PeriodRef | undefined): PeriodPlan {
+  return type === 'metadata' ? periodToRead(bound, current) : { read: undefined, final: true };
+}
+
 /**
  * The period after `from` on the way to `current`: the one whose predecessor is `from`, found by
  * walking back from `current`. `chain` holds the periods read so far, newest first.

@@ -5,7 +5,7 @@
  */
 import type { DataLogEntry, LogType, MdLogEntry, PeriodRef } from '../client/admin.js';
 import { compareMarkers } from '../rgw/markers.js';
-import { describePeriod, periodToRead } from './periods.js';
+import { describePeriod, shardPeriodPlan } from './periods.js';
 import type { ReadContext } from './context.js';
 import { forEachLimit } from '../worker/pool.js';
 import { isVersionedInstance, versionedNote } from './versioning.js';
@@ -52,7 +52,7 @@ async function shardStatuses(ctx: ReadContext, type: LogType, now: number, curre
   await forEachLimit([...Array(n).keys()], 16, async (shard) => {
     const bound = await ctx.bounds.get(type, String(shard));
     // A metadata bound in an older period is behind whatever the current log's head says.
-    const plan = type === 'metadata' ? periodToRead(bound?.period, current) : { read: undefined, final: true };
+    const plan = shardPeriodPlan(type, bound?.period, current);
     const head = await ctx.src.shardMarker(type, shard, plan.read?.id);
     const marker = bound?.marker ?? '';
     const behind = compareMarkers(head, marker) > 0 || !plan.final;

@@ -26,3 +26,14 @@ export async function call(base: string, method: string, path: string, creds: { 
     }
   }
 }
+
+/** Whether a gateway still accepts connections (any HTTP answer counts; a crashed one refuses). */
+export async function gatewayAnswers(url: string): Promise<boolean> {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    await r.arrayBuffer();
+    return true;
+  } catch {
+    return false;
+  }
+}
