@@ -177,8 +177,11 @@ async function runFullSync(a: Record<string, unknown> & { logLevel: string; logF
     const t0 = Date.now();
     let summary: FullSyncSummary;
     const stopProgress = progressFor(setup, log);
+    const syncer = new Syncer(setup.ctx);
     try {
-      summary = await new Syncer(setup.ctx).fullSync();
+      summary = await syncer.fullSync();
+      // What this run reached becomes visible to agents that trim the source's logs.
+      await syncer.trim.tick(true);
     } catch (e) {
       stopProgress();
       if (!(e instanceof Stopped) || !stop.aborted) throw e;
@@ -248,6 +251,7 @@ async function runSync(a: Record<string, unknown> & { logLevel: string; logForma
     if (!stop.aborted) {
       if (a.once) {
         const s = await syncer.pass();
+        await syncer.trim.tick(true);
         log.info(`pass done: ${s.metadataShards} metadata and ${s.dataShards} data shards had work; ${s.pendingRetries} retry items pending; ${s.busy} shards busy`);
       } else {
         if (metrics) metrics.health.phase = 'incremental';

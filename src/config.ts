@@ -37,6 +37,8 @@ export interface AgentConfig {
   multipartThreshold: number;
   metricsPort?: number;
   metricsHost: string;
+  trimSourceLogs: boolean;
+  trimInterval: number;
 }
 
 export class ConfigError extends Error {}
@@ -67,7 +69,7 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   signature: { kind: 'signature', dflt: 'v4', describe: 'Request signing: v4 (default) or v2 for legacy gateways' },
   object_concurrency: { kind: 'posint', dflt: 16, describe: 'Objects copied in parallel within one batch' },
   state_store: { kind: 'choice', choices: ['auto', 'replica-log', 'bucket', 'file'], dflt: 'auto', describe: 'Where sync bounds live: auto (replica-log when the destination has it, else bucket), replica-log, bucket (objects in state_bucket on the destination), file (state_file)' },
-  state_bucket: { kind: 'string', dflt: 'rgw-agent-state', describe: 'Destination bucket for the bucket state store (created on demand)' },
+  state_bucket: { kind: 'string', dflt: 'rgw-agent-state', describe: 'Bucket for the bucket state store on the destination, and for the trim registry on the source (created on demand; never synced). Agents of one source see each other only when they use the same name' },
   state_file: { kind: 'string', describe: 'Local JSON file for the file state store' },
   copy_mode: { kind: 'choice', choices: ['auto', 'remote', 'stream'], dflt: 'auto', describe: 'How objects move: auto (remote where the destination keeps op state, else stream; on Reef and later a working probe copy is reported but stream kept), remote (the destination pulls by the source zone id), stream (the agent relays)' },
   shards: { kind: 'shards', describe: 'Data-log shards this agent syncs, e.g. "0-63" or "0-31,96-127" (default all); for splitting work where data-log locks are gone' },
@@ -75,6 +77,8 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   stop_timeout: { kind: 'posint', dflt: 30, describe: 'Seconds in-flight work may take to finish after SIGTERM/SIGINT' },
   metrics_port: { kind: 'nonnegint', describe: 'Serve Prometheus /metrics and /healthz on this port (127.0.0.1 unless metrics_host)' },
   metrics_host: { kind: 'string', dflt: '127.0.0.1', describe: 'Address for the metrics server (0.0.0.0 for all)' },
+  trim_source_logs: { kind: 'bool', dflt: false, describe: 'Trim the source\'s metadata, data and bucket-index logs behind the lowest bound of every agent registered for that source (registry in state_bucket on the source). Leave off while Ceph\'s own multisite sync, or anything else that is not a registered agent, reads these logs' },
+  trim_interval: { kind: 'posint', dflt: 600, describe: 'Seconds between trim rounds; also how often every agent refreshes its registration (its bounds) on the source' },
 };
 
 const ENV: Record<string, string> = {
@@ -212,13 +216,15 @@ export function buildConfig(file: Record<string, unknown>, flags: Record<string,
     multipartThreshold: merged.multipart_threshold as number,
     metricsPort: merged.metrics_port as number | undefined,
     metricsHost: merged.metrics_host as string,
+    trimSourceLogs: merged.trim_source_logs as boolean,
+    trimInterval: merged.trim_interval as number,
   };
 }
 
 /** Settings a running agent picks up on SIGHUP; the rest (keys, endpoints, ports) need a restart. */
 const RELOADABLE: (keyof AgentConfig)[] = [
   'numWorkers', 'maxEntries', 'lockTimeout', 'incrementalSyncDelay', 'objectSyncTimeout', 'prepareErrorDelay',
-  'rgwDataLogWindow', 'objectConcurrency', 'stopTimeout',
+  'rgwDataLogWindow', 'objectConcurrency', 'stopTimeout', 'trimSourceLogs', 'trimInterval',
 ];
 
 /** Applies the reloadable settings of `next` to `current` in place; reports what changed and what was ignored. */

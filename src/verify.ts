@@ -71,7 +71,7 @@ export async function runVerify(cfg: AgentConfig, o: VerifyOptions): Promise<num
       checkObjects: !cfg.metadataOnly,
       concurrency: 16,
       maxDifferences: o.maxDifferences ?? (o.json ? 1000 : SHOWN),
-      ignoreBuckets: ctx.bounds.kind === 'bucket' ? [cfg.stateBucket] : [],
+      ignoreBuckets: [cfg.stateBucket],
     });
     o.log.info(`verify: compared in ${((Date.now() - t0) / 1000).toFixed(1)}s (${cmp.metadataChecked} objects' metadata by HEAD, ${cmp.tagsChecked} objects' tags, ${cmp.aclsChecked} objects' ACLs)`);
     report(cmp, zones, o);

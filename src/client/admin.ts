@@ -127,6 +127,20 @@ export class AdminApi {
     });
   }
 
+  /** Removes a log shard's entries up to and including `marker` (`period`: that metadata log). */
+  async trimLog(type: LogType, shard: number, marker: string, period?: string): Promise<void> {
+    await this.client.request('DELETE', '/admin/log', { query: [['type', type], ['id', String(shard)], ['marker', marker], ...periodParam(period)] });
+  }
+
+  /**
+   * Removes one bucket-index log generation's entries up to and including `marker` (a position
+   * within the index shard `instance` names). RGW wants `end-marker` here, where the other logs
+   * take `marker`.
+   */
+  async trimBilog(instance: string, marker: string, generation = 0): Promise<void> {
+    await this.client.request('DELETE', '/admin/log', { query: [['type', 'bucket-index'], ['bucket-instance', instance], ['end-marker', marker], ['generation', String(generation)]] });
+  }
+
   async lock(type: LogType, shard: number, zoneId: string, lockerId: string, seconds: number): Promise<void> {
     await this.client.request('POST', '/admin/log', {
       query: [['lock', undefined], ['type', type], ['id', String(shard)], ['length', String(seconds)], ['zone-id', zoneId], ['locker-id', lockerId]],

@@ -73,7 +73,10 @@ export function agentIdentity(): { lockerId: string; nextOpId: () => string } {
   return { lockerId, nextOpId: () => `${lockerId}:${++counter}` };
 }
 
-/** The agent's own state bucket (bucket state store) is bookkeeping: never synced itself. */
-export function isStateBucket(ctx: SyncContext, bucket: string): boolean {
-  return ctx.bounds.kind === 'bucket' && bucket === ctx.cfg.stateBucket;
+/**
+ * The agent's own bucket is bookkeeping, never synced: bounds on the destination (bucket state
+ * store), the trim registry and the remote-copy probe on the source.
+ */
+export function isStateBucket(ctx: Pick<ReadContext, 'cfg'>, bucket: string): boolean {
+  return bucket === ctx.cfg.stateBucket;
 }

@@ -14,12 +14,14 @@ import { runShard, type ShardRun } from './shardrun.js';
 import { forEachLimit, Stopped } from '../worker/pool.js';
 import { fullSync, type FullSyncSummary } from './full.js';
 import { AgentRegistry } from './agents.js';
+import { SourceLogTrim } from './trim.js';
 
 export interface PassSummary { metadataShards: number; dataShards: number; busy: number; lost: number; pendingRetries: number; durationMs: number; fullSynced: number }
 
 interface ShardState { marker: string; pending: number; unsettled: boolean; period?: PeriodRef }
 
 import { sleep } from '../worker/sleep.js';
+import { setTimeout as delay } from 'node:timers/promises';
 
 export class Syncer {
   private readonly state: Record<LogType, ShardState[]> = { metadata: [], data: [] };
@@ -29,10 +31,17 @@ export class Syncer {
   /** Shards with no bound on the destination: their full sync never completed. */
   private readonly unsynced: Record<LogType, Set<number>> = { metadata: new Set(), data: new Set() };
 
-  constructor(readonly ctx: SyncContext) {}
+  /** This agent's registration on the source, and trimming of the source's logs. */
+  readonly trim: SourceLogTrim;
+
+  constructor(readonly ctx: SyncContext) {
+    this.trim = new SourceLogTrim(ctx);
+  }
 
   /** Reads shard counts and every shard's bound once; later passes keep this view current. */
   async init(): Promise<void> {
+    // Registered before any log position is read, so that no trimming agent removes what we need.
+    await this.trim.register();
     for (const type of this.types()) {
       const n = await this.ctx.src.shardCount(type);
       const states: ShardState[] = new Array(n);
@@ -69,6 +78,7 @@ export class Syncer {
 
   /** `all`: every shard; otherwise only the shards that never completed one. */
   async fullSync(all = true): Promise<FullSyncSummary> {
+    await this.trim.register();
     const summary = await fullSync(this.ctx, all ? undefined : { metadata: new Set(this.unsynced.metadata), data: new Set(this.unsynced.data) });
     await this.init();
     // A shard stays owed until its full sync finished, whatever its bound says meanwhile.
@@ -170,6 +180,7 @@ export class Syncer {
         }
         const s = await this.pass();
         onPass?.(s);
+        await this.trim.tick();
         // Even with no configured delay, an idle pass rests a moment: polling every shard head
         // back to back costs the source a core for nothing.
         const idle = s.metadataShards + s.dataShards === 0;
@@ -183,5 +194,9 @@ export class Syncer {
       }
     }
     await registry.leave();
+    // The bounds this run reached become visible to trimming agents (the registration stays: a
+    // stopped agent still needs what it has not read).
+    // A source that does not answer must not hold up the stop.
+    await Promise.race([this.trim.tick(true), delay(5000, undefined, { ref: false })]);
   }
 }

@@ -10,6 +10,17 @@ import type { ReadContext } from './context.js';
 import { forEachLimit } from '../worker/pool.js';
 import { isVersionedInstance, versionedNote } from './versioning.js';
 import { currentInstance } from './bucketsync.js';
+import { collectHolds, countBehind, readRegistry, registrationKey, scopeOf, type BehindBounds } from './trim.js';
+
+/** A registration older than this (and two trim intervals) belongs to an agent that no longer runs. */
+const STALE_REGISTRATION_S = 2 * 3600;
+
+export interface SourceLogsStatus {
+  /** Entries the source's logs still hold at or before this agent's bounds. */
+  behind_bounds: BehindBounds;
+  trim_source_logs: boolean;
+  registered: { key: string; destination: string; scope: string; trims: boolean; age_seconds: number; mine: boolean; stale: boolean }[];
+}
 
 /** `period`: a metadata shard whose bound is in an older period than the source's current one. */
 export interface ShardStatus { shard: number; marker: string; head: string; behind: boolean; retries: string[]; oldestUnsyncedAgeSeconds: number | null; olderPeriod?: string }
@@ -27,7 +38,19 @@ export interface StatusReport {
   metadata_period?: string;
   /** Versioned source buckets: only their current versions are synced. */
   versioned_buckets: string[];
+  source_logs: SourceLogsStatus;
   caught_up: boolean;
+}
+
+async function sourceLogs(ctx: ReadContext, current: PeriodRef | undefined, now: number): Promise<SourceLogsStatus> {
+  const behind = await countBehind(ctx, await collectHolds(ctx), current);
+  const mineKey = registrationKey(ctx.zones.destination.id, scopeOf(ctx.cfg));
+  const staleAfter = Math.max(STALE_REGISTRATION_S, 2 * ctx.cfg.trimInterval);
+  const registered = [...(await readRegistry(ctx)).entries()].map(([key, r]) => {
+    const age = Math.max(0, (now - r.at) / 1000);
+    return { key, destination: r.destination.name, scope: r.scope, trims: r.trims, age_seconds: age, mine: key === mineKey, stale: age > staleAfter };
+  }).sort((a, b) => (a.key < b.key ? -1 : 1));
+  return { behind_bounds: behind, trim_source_logs: ctx.cfg.trimSourceLogs, registered };
 }
 
 /** Source buckets whose current instance holds versions (two metadata GETs a bucket). */
@@ -112,11 +135,16 @@ export async function collectStatus(ctx: ReadContext, maxListed = 100): Promise<
     behind_shards: behindShards,
     ...(current ? { metadata_period: describePeriod(current) } : {}),
     versioned_buckets: ctx.cfg.metadataOnly ? [] : await versionedBuckets(ctx),
+    source_logs: await sourceLogs(ctx, current, now),
     // No bound = never synced, whatever the source log holds (an empty or trimmed log says nothing).
     caught_up: behindShards.length === 0 && retryItems === 0 && md.every((x) => x.marker !== '(none)') && data.every((x) => x.marker !== '(none)'),
   };
   if (!ctx.cfg.metadataOnly) report.data = summarize(data);
   return report;
+}
+
+function ago(seconds: number): string {
+  return seconds < 120 ? `${seconds.toFixed(0)}s ago` : seconds < 7200 ? `${(seconds / 60).toFixed(0)}m ago` : seconds < 172800 ? `${(seconds / 3600).toFixed(0)}h ago` : `${(seconds / 86400).toFixed(0)}d ago`;
 }
 
 function line(name: string, s: LogStatus): string {
@@ -137,6 +165,11 @@ export function formatStatus(r: StatusReport): string {
   if (r.retry_items > r.retries.length) out.push(`                  ... and ${r.retry_items - r.retries.length} more`);
   for (const b of r.behind_shards.slice(0, 20)) out.push(`          behind: ${b.type} shard ${b.shard}${b.age_seconds === null ? '' : ` (oldest change ${b.age_seconds.toFixed(0)}s ago)`}${b.older_period ? `, still reading period ${b.older_period}` : ''}`);
   for (const b of r.versioned_buckets) out.push(`         warning: ${versionedNote(b)}`);
+  const sl = r.source_logs;
+  const bb = sl.behind_bounds;
+  out.push(`     source logs: ${bb.metadata + bb.data + bb.bucket_index}${bb.capped ? '+' : ''} entries at or before this agent's bounds (metadata ${bb.metadata}, data ${bb.data}, bucket-index ${bb.bucket_index}); trim_source_logs ${sl.trim_source_logs ? 'on' : 'off'}`);
+  out.push(`   trim registry: ${sl.registered.length === 0 ? 'nobody registered (an agent registers when sync or full-sync starts)' : sl.registered.map((x) => `${x.destination} ${x.scope}${x.mine ? ' (this agent)' : ''}${x.trims ? ', trims' : ''}, ${ago(x.age_seconds)}`).join('; ')}`);
+  for (const x of sl.registered.filter((y) => y.stale)) out.push(`         warning: the agent for ${x.destination} (${x.scope}) last registered ${ago(x.age_seconds)} and holds log trimming back; if it is gone for good, remove ${x.key} from the state bucket on the source`);
   out.push(`          status: ${r.caught_up ? 'caught up' : 'behind'}`);
   return out.join('\n');
 }

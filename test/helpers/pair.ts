@@ -20,6 +20,8 @@ export interface Pair {
   east: string;
   west: string; // the advertised destination endpoint (the proxy)
   westDirect: string;
+  /** A third zone (us-central, no proxy) when startPair was asked for one. */
+  central?: string;
   proxy: Proxy;
   sys: Creds;
   zones: Proc[];
@@ -35,9 +37,10 @@ export interface Pair {
   close(): Promise<void>;
 }
 
-export async function startPair(opts: { mdShards?: number; dataShards?: number; dataLogWindow?: number } = {}): Promise<Pair> {
+export async function startPair(opts: { mdShards?: number; dataShards?: number; dataLogWindow?: number; thirdZone?: boolean } = {}): Promise<Pair> {
   const dir = mkdtempSync(join(tmpdir(), 'rgw-agent-e2e-'));
   const [eastPort, westPort, proxyPort] = [await freePort(), await freePort(), await freePort()];
+  const centralPort = opts.thirdZone ? await freePort() : undefined;
   const sys = { accessKey: `SYS${randomBytes(6).toString('hex').toUpperCase()}`, secretKey: randomBytes(24).toString('base64url') };
   const realmFile = join(dir, 'realm.yaml');
   writeFileSync(realmFile, [
@@ -46,6 +49,7 @@ export async function startPair(opts: { mdShards?: number; dataShards?: number; 
     'zones:',
     `  us-east: { endpoint: "http://127.0.0.1:${eastPort}" }`,
     `  us-west: { endpoint: "http://127.0.0.1:${proxyPort}" }`,
+    ...(centralPort ? [`  us-central: { endpoint: "http://127.0.0.1:${centralPort}" }`] : []),
     `system_user: { uid: sync-agent, access_key: "${sys.accessKey}", secret_key: "${sys.secretKey}" }`,
     `metadata_log_shards: ${opts.mdShards ?? 8}`,
     `data_log_shards: ${opts.dataShards ?? 8}`,
@@ -55,6 +59,7 @@ export async function startPair(opts: { mdShards?: number; dataShards?: number; 
   const zones = [
     await startZoneProc(realmFile, 'us-east', join(dir, 'east')),
     await startZoneProc(realmFile, 'us-west', join(dir, 'west'), `127.0.0.1:${westPort}`),
+    ...(centralPort ? [await startZoneProc(realmFile, 'us-central', join(dir, 'central'))] : []),
   ];
   const proxy = await startProxy(westPort, proxyPort);
   const agents: Proc[] = [];
@@ -65,6 +70,7 @@ export async function startPair(opts: { mdShards?: number; dataShards?: number; 
     east: `http://127.0.0.1:${eastPort}`,
     west: proxy.url,
     westDirect: `http://127.0.0.1:${westPort}`,
+    ...(centralPort ? { central: `http://127.0.0.1:${centralPort}` } : {}),
     proxy,
     sys,
     zones,
