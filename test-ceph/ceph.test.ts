@@ -65,9 +65,9 @@ function cephDown(c: Cluster | undefined): void {
   rmSync(c.dir, { recursive: true, force: true });
 }
 
-function agentConfig(c: Cluster, extra: Record<string, string | number>): string {
+function agentConfig(c: Cluster, extra: Record<string, string | number | boolean>): string {
   const file = join(c.dir, `agent-${Math.random().toString(36).slice(2)}.yaml`);
-  const cfg: Record<string, string | number> = {
+  const cfg: Record<string, string | number | boolean> = {
     src_access_key: c.sys.accessKey, src_secret_key: c.sys.secretKey, dest_access_key: c.sys.accessKey, dest_secret_key: c.sys.secretKey,
     incremental_sync_delay: 1, lock_timeout: 10, object_sync_timeout: 60, ...extra,
   };
@@ -250,7 +250,7 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
     });
   }
 
-  it(`mixed pair: ${release} us-east -> embedded zone`, async () => {
+  it(`mixed pair: ${release} us-east -> embedded zone; then trim_source_logs trims behind both destinations and never past the lagging one`, async () => {
     cluster = cephUp(release);
     const c = cluster;
     const { alice } = await workload(EAST, c.sys, c.tester, 'pe');
@@ -274,7 +274,52 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
     for (const b of ['pe-photos', 'pe-docs', 'pe-late']) await verifiedEqual(cfg, `bucket ${b} equal after incremental changes`, 120_000, ['--bucket', b]);
     assert.match(daemon.output(), /using state store replica-log, copy mode remote/);
     assert.equal((await call(`http://127.0.0.1:${port}`, 'GET', objPath('pe-docs', 'dir 2/obj+2~ü.txt'), c.sys)).text, 'v3');
+    await trimCase(c, cfg, daemon);
   });
+
+  /**
+   * Log trimming with two destinations of one source: the agent into the embedded zone stops
+   * (and lags), an agent into us-west trims; what the embedded zone has not read stays until it
+   * has, then the source's logs are empty.
+   */
+  async function trimCase(c: Cluster, embeddedCfg: string, embeddedDaemon: Proc): Promise<void> {
+    assert.equal(await embeddedDaemon.kill('SIGTERM'), 0, embeddedDaemon.output());
+    const westCfg = agentConfig(c, { destination: WEST, trim_source_logs: true, trim_interval: 1 });
+    const trimmer = startProc(['sync', '-c', westCfg, '--log-format', 'text', '--log-level', 'debug']);
+    procs.push(trimmer);
+    for (let i = 0; i < 8; i++) await put(EAST, c.tester, 'pe-photos', `after stop ${i}`, `lagging ${i}`);
+    await del(EAST, c.tester, 'pe-photos', 'dir 0/obj+3~ü.txt');
+    await verifiedEqual(westCfg, `${release}: us-west equals us-east with trimming on`, 180_000);
+    const rounds = () => (trimmer.output().match(/trim round done/g) ?? []).length;
+    const before = rounds();
+    await until('two trim rounds after us-west caught up', async () => rounds() >= before + 2, 60_000, 200);
+    assert.ok((await bilog(c, 'pe-photos')).length >= 9, 'the bucket-index log keeps what the embedded zone has not read');
+    const again = startProc(['sync', '--once', '-c', embeddedCfg, '--log-format', 'text']);
+    procs.push(again);
+    assert.equal(await again.exited, 0, again.output());
+    await verifiedEqual(embeddedCfg, `${release}: the lagging embedded zone caught up from the logs`, 60_000, ['--bucket', 'pe-photos']);
+    await until(`${release}: the source's logs trimmed behind both destinations`, async () => {
+      const left: unknown[] = [...await adminLog(c, 'metadata', 64), ...(await adminLog(c, 'data', 128)).filter((e) => !String(e.key).startsWith('rgw-agent-state:'))];
+      for (const b of ['pe-photos', 'pe-docs', 'pe-late']) left.push(...await bilog(c, b));
+      return left.length === 0;
+    }, 120_000, 1000);
+    assert.match(trimmer.output(), /trimmed the source's logs: [1-9]\d* metadata, [1-9]\d* data and [1-9]\d* bucket-index log shards/);
+    assert.equal(await trimmer.kill('SIGTERM'), 0, trimmer.output().slice(-3000));
+  }
+
+  async function adminLog(c: Cluster, type: 'metadata' | 'data', shards: number): Promise<{ key?: string }[]> {
+    const out: { key?: string }[] = [];
+    for (let s = 0; s < shards; s++) {
+      const r = await call(EAST, 'GET', `/admin/log?type=${type}&id=${s}&max-entries=100`, c.sys);
+      out.push(...r.json<{ entries: { key?: string }[] }>().entries);
+    }
+    return out;
+  }
+
+  async function bilog(c: Cluster, bucket: string): Promise<unknown[]> {
+    const id = (await call(EAST, 'GET', `/admin/metadata/bucket?key=${bucket}`, c.sys)).json<{ data: { bucket: { bucket_id: string } } }>().data.bucket.bucket_id;
+    return (await call(EAST, 'GET', `/admin/log?type=bucket-index&bucket-instance=${encodeURIComponent(`${bucket}:${id}`)}`, c.sys)).json<unknown[]>();
+  }
 
   it(`mixed pair: embedded zone -> ${release} us-west`, async () => {
     cluster = cephUp(release);

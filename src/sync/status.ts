@@ -10,6 +10,8 @@ import type { ReadContext } from './context.js';
 import { forEachLimit } from '../worker/pool.js';
 import { isVersionedInstance, versionedNote } from './versioning.js';
 import { currentInstance } from './bucketsync.js';
+import { bucketOfInstance } from './data.js';
+import { isStateBucket } from './context.js';
 import { collectHolds, countBehind, readRegistry, registrationKey, scopeOf, type BehindBounds } from './trim.js';
 
 /** A registration older than this (and two trim intervals) belongs to an agent that no longer runs. */
@@ -78,12 +80,16 @@ async function shardStatuses(ctx: ReadContext, type: LogType, now: number, curre
     const plan = shardPeriodPlan(type, bound?.period, current);
     const head = await ctx.src.shardMarker(type, shard, plan.read?.id);
     const marker = bound?.marker ?? '';
-    const behind = compareMarkers(head, marker) > 0 || !plan.final;
+    let behind = compareMarkers(head, marker) > 0 || !plan.final;
     let age: number | null = null;
     if (behind) {
-      const page = await ctx.src.listLog<MdLogEntry | DataLogEntry>(type, shard, marker, 1, plan.read?.id);
-      const ts = page.entries[0] ? Date.parse(page.entries[0].timestamp) : NaN;
-      age = Number.isNaN(ts) ? null : Math.max(0, (now - ts) / 1000);
+      // The agent's own bookkeeping (its registration on the source) is logged like any write
+      // but is nothing to sync: a shard holding only that is not behind.
+      const page = await ctx.src.listLog<MdLogEntry | DataLogEntry>(type, shard, marker, type === 'data' ? 100 : 1, plan.read?.id);
+      const owed = type === 'data' ? page.entries.filter((e) => !('key' in e && isStateBucket(ctx, bucketOfInstance(e.key)))) : page.entries;
+      if (type === 'data' && plan.final && owed.length === 0 && !page.truncated && page.entries.length > 0) behind = false;
+      const ts = owed[0] ? Date.parse(owed[0].timestamp) : NaN;
+      age = behind && !Number.isNaN(ts) ? Math.max(0, (now - ts) / 1000) : null;
     }
     out[shard] = { shard, marker, head, behind, retries: (bound?.items ?? []).map((i) => i.name), oldestUnsyncedAgeSeconds: age, ...(!plan.final && plan.read ? { olderPeriod: describePeriod(plan.read) } : {}) };
     if (!bound) out[shard].marker = '(none)';
