@@ -72,7 +72,7 @@ export async function readRegistry(ctx: ReadContext): Promise<Map<string, Regist
     } catch {
       return;
     }
-    const r = parseRegistration(raw, ctx.zones.source.id);
+    const r = parseRegistration(raw);
     if (r) out.set(key, r);
   });
   return out;

@@ -17,7 +17,7 @@ export interface MetadataHold { marker: string; period?: PeriodRef }
  */
 export interface Registration {
   version: 1;
-  /** The source zone the holds are for (the registry bucket's zone). */
+  /** The source zone as the writing agent names it (informational). */
   source: string;
   destination: { id: string; name: string };
   /** Which shards this agent syncs: "all", "metadata" (metadata_only) or a shard list. */
@@ -69,9 +69,14 @@ export function metadataHoldIn(h: MetadataHold | undefined, current: PeriodRef |
   return h.period?.id === current.id ? h.marker : '';
 }
 
-/** Registrations that mean something for trimming `source`: well-formed, of that source. */
-export function parseRegistration(raw: unknown, source: string): Registration | undefined {
-  if (!isRecord(raw) || raw.version !== 1 || raw.source !== source) return undefined;
+/**
+ * A registration read from the registry, or undefined for one of another shape. Its `source` is
+ * not checked: the registry is on the source itself, and agents name one zone differently (an
+ * embedded zone's realm file calls a Ceph zone by its name, Ceph by its id); dropping a
+ * registration would trim past what its agent needs, keeping a foreign one only trims less.
+ */
+export function parseRegistration(raw: unknown): Registration | undefined {
+  if (!isRecord(raw) || raw.version !== 1 || typeof raw.source !== 'string') return undefined;
   const d = raw.destination;
   if (!isRecord(d) || typeof d.id !== 'string' || typeof d.name !== 'string') return undefined;
   if (typeof raw.scope !== 'string' || typeof raw.locker !== 'string' || typeof raw.at !== 'number' || typeof raw.trims !== 'boolean' || typeof raw.fenceMs !== 'number') return undefined;
@@ -85,7 +90,7 @@ export function parseRegistration(raw: unknown, source: string): Registration | 
     if (p !== undefined && !(isRecord(p) && typeof p.id === 'string' && typeof p.realmEpoch === 'number')) return undefined;
     metadata[shard] = { marker: h.marker, ...(p ? { period: { id: p.id as string, realmEpoch: p.realmEpoch as number } } : {}) };
   }
-  return { version: 1, source, destination: { id: d.id, name: d.name }, scope: raw.scope, locker: raw.locker, at: raw.at, trims: raw.trims, fenceMs: raw.fenceMs, metadata, data, bilog };
+  return { version: 1, source: raw.source, destination: { id: d.id, name: d.name }, scope: raw.scope, locker: raw.locker, at: raw.at, trims: raw.trims, fenceMs: raw.fenceMs, metadata, data, bilog };
 }
 
 /** Two registrations hold the same positions (whoever wrote them, whenever). */
