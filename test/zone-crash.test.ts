@@ -4,7 +4,7 @@
  * - every acknowledged write (or delete) is there byte for byte, with its MD5 as ETag;
  * - a write that was in flight at the kill left either the old or the new object, never a torn one;
  * - the bucket-index log replays to exactly the listed keys, and the data log names the bucket;
- * - no stray object files are left (orphans are removed at start) and tmp/ is empty.
+ * - no stray object files or inline bodies are left (orphans are removed at start), tmp/ is empty.
  * The cycle is repeated, killing at different points (early, late, while a body is half sent,
  * right after the restart). Decisions come from a seeded PRNG: set CRASH_SEED to replay a run.
  */
@@ -20,6 +20,8 @@ import { Agent, request } from 'undici';
 import { XMLParser } from 'fast-xml-parser';
 import { makeRealm, type TestRealm } from './helpers/realm.js';
 import { s3Encode, signRequest } from '../src/rgw/sign.js';
+import { INLINE_MAX_BYTES } from '../src/zone/objectfiles.js';
+import Database from 'better-sqlite3';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const ZONE = 'us-east';
@@ -430,8 +432,16 @@ describe('embedded zone survives kill -9 during concurrent uploads', () => {
     const uncovered = bilog.filter((e) => !forInstance.has(e.timestamp));
     assert.deepEqual(uncovered, [], 'every bilog entry has a data-log entry for its instance and time');
 
-    // 5. No stray files: one file per listed object, nothing in tmp/.
-    assert.equal((await listFiles(join(dataDir, 'objects'))).length, listed.size, 'object files = listed objects');
+    // 5. No stray bodies: one file per listed object above the inline limit, one inline body per
+    // listed object up to it, nothing in tmp/.
+    const inlineListed = [...listed.values()].filter((o) => o.size <= INLINE_MAX_BYTES).length;
+    assert.equal((await listFiles(join(dataDir, 'objects'))).length, listed.size - inlineListed, 'object files = listed objects above the inline limit');
+    const db = new Database(join(dataDir, 'zone.db'), { readonly: true, fileMustExist: true });
+    try {
+      assert.equal((db.prepare('SELECT COUNT(*) AS n FROM inline_bodies').get() as { n: number }).n, inlineListed, 'inline bodies = listed objects up to the inline limit');
+    } finally {
+      db.close();
+    }
     assert.deepEqual(await listFiles(join(dataDir, 'tmp')), [], 'tmp/ is empty');
   }
 

@@ -136,13 +136,13 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
   let result;
   try {
     // Decided again when the copy commits: a newer version may have arrived while this one streamed.
-    result = zc.store.commitObject(dest, {
-      key, size: written.size, etag: etag || written.md5, file: written.file,
+    result = await zc.store.grouped(() => zc.store.commitObject(dest, {
+      key, size: written.size, etag: etag || written.md5, file: written.file, inline: written.inline,
       content_type: pulled.attrs.headers['content-type'] ?? 'binary/octet-stream',
       meta: JSON.stringify(pulled.attrs.meta),
       mtime_us: srcMtime,
       attrs: JSON.stringify(pulled.stored),
-    }, keepLocal);
+    }, keepLocal));
   } catch (e) {
     await zc.files.remove(written.file);
     setState('error');

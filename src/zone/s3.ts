@@ -172,7 +172,7 @@ async function objectOp(ctx: RequestContext, zc: ZoneContext, bucketName: string
     return putObject(ctx, zc, b, key);
   }
   if (method === 'DELETE') {
-    const { file } = zc.store.deleteObject(b, key);
+    const { file } = await zc.store.grouped(() => zc.store.deleteObject(b, key));
     await zc.files.remove(file);
     return sendEmpty(ctx.res, 204);
   }
@@ -239,12 +239,12 @@ async function putObject(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key
   if (ctx.payloadSha256 !== undefined && ctx.payloadSha256 !== written.sha256) await fail(new HttpError(400, 'XAmzContentSHA256Mismatch', 'x-amz-content-sha256 does not match the body'));
   let result;
   try {
-    result = zc.store.commitObject(b, {
-      key, size: written.size, etag: written.md5, file: written.file,
+    result = await zc.store.grouped(() => zc.store.commitObject(b, {
+      key, size: written.size, etag: written.md5, file: written.file, inline: written.inline,
       content_type: headers['content-type'] ?? 'binary/octet-stream',
       meta: JSON.stringify(userMetadata(headers)),
       attrs: JSON.stringify(attrs),
-    });
+    }));
   } catch (e) {
     await zc.files.remove(written.file);
     throw e;
@@ -277,12 +277,12 @@ async function localCopy(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key
   };
   let result;
   try {
-    result = zc.store.commitObject(b, {
-      key, size: written.size, etag: so.etag, file: written.file,
+    result = await zc.store.grouped(() => zc.store.commitObject(b, {
+      key, size: written.size, etag: so.etag, file: written.file, inline: written.inline,
       content_type: replace ? ctx.req.headers['content-type'] ?? 'binary/octet-stream' : so.content_type,
       meta: replace ? JSON.stringify(userMetadata(ctx.req.headers)) : so.meta,
       attrs: JSON.stringify(attrs),
-    });
+    }));
   } catch (e) {
     await zc.files.remove(written.file);
     throw e;

@@ -106,7 +106,7 @@ export async function startZone(opts: ZoneServerOptions): Promise<RunningZone> {
   if (store.periodAtOpen === 'committed') {
     log('info', `realm file changed: committed period ${period.id} (realm epoch ${period.realm_epoch}, predecessor ${period.predecessor})`);
   }
-  const files = new ObjectFiles(opts.dataDir);
+  const files = new ObjectFiles(opts.dataDir, (file) => store.inlineBody(file));
   await files.init();
   const orphans = await files.removeOrphans(store.allObjectFiles());
   if (orphans > 0) log('warn', `removed ${orphans} object file(s) left by an interrupted write`);

@@ -9,6 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { MonotonicClock, isoFromUs } from './clock.js';
 import { bilogOpId, logEntryId } from './markers.js';
+import { isInlineFile } from './objectfiles.js';
 import type { PeriodConfig } from './realm.js';
 import { isStartMarker } from '../rgw/markers.js';
 import { dataShard, metadataShard } from '../rgw/shard.js';
@@ -99,6 +100,7 @@ CREATE TABLE IF NOT EXISTS periods (realm_epoch INTEGER PRIMARY KEY, id TEXT NOT
 CREATE TABLE IF NOT EXISTS datalog (shard INTEGER NOT NULL, id TEXT NOT NULL, key TEXT NOT NULL, time_us INTEGER NOT NULL, PRIMARY KEY (shard, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bilog (instance TEXT NOT NULL, op_id TEXT NOT NULL, op TEXT NOT NULL, object TEXT NOT NULL, index_ver INTEGER NOT NULL, time_us INTEGER NOT NULL, op_tag TEXT NOT NULL, PRIMARY KEY (instance, op_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS locks (type TEXT NOT NULL, shard INTEGER NOT NULL, zone_id TEXT NOT NULL, locker_id TEXT NOT NULL, expires_ms INTEGER NOT NULL, PRIMARY KEY (type, shard));
+CREATE TABLE IF NOT EXISTS inline_bodies (file TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS replica_log (type TEXT NOT NULL, entity TEXT NOT NULL, daemon_id TEXT NOT NULL, marker TEXT NOT NULL, time TEXT NOT NULL, items TEXT NOT NULL, PRIMARY KEY (type, entity));
 `;
 
@@ -238,6 +240,52 @@ export class Store {
 
   tx<T>(fn: () => T): T {
     return this.db.transaction(fn)();
+  }
+
+  private pending: { fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+
+  /**
+   * Group commit: `fn` runs in the next shared transaction, with the other writes that arrive in
+   * the same turn of the event loop, each in its own savepoint (one failing undoes only itself).
+   * The promise settles after that transaction committed: one fsync for the group, and nothing is
+   * acknowledged before it is durable.
+   */
+  grouped<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.pending.length === 0) setImmediate(() => this.commitGroup());
+      this.pending.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+    });
+  }
+
+  private commitGroup(): void {
+    const jobs = this.pending;
+    this.pending = [];
+    const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      this.tx(() => {
+        for (const j of jobs) {
+          try {
+            results.push({ ok: true, value: this.tx(j.fn) });
+          } catch (error) {
+            results.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      // The commit itself failed (disk full, I/O error): none of the group is durable.
+      for (const j of jobs) j.reject(error);
+      return;
+    }
+    jobs.forEach((j, i) => {
+      const r = results[i];
+      if (r.ok) j.resolve(r.value);
+      else j.reject(r.error);
+    });
+  }
+
+  /** The body of a small object kept with its row (ObjectFiles reads it). */
+  inlineBody(file: string): Buffer | undefined {
+    return (this.stmt('SELECT data FROM inline_bodies WHERE file = ?').get(file) as { data: Buffer } | undefined)?.data;
   }
 
   newBucketId(): string {
@@ -486,7 +534,8 @@ export class Store {
       if (!prev) return { found: false, files: [] };
       let files: string[] = [];
       if (section === 'bucket.instance') {
-        files = (this.stmt('SELECT file FROM objects WHERE instance = ?').all(key) as { file: string }[]).map((r) => r.file);
+        files = (this.stmt('SELECT file FROM objects WHERE instance = ?').all(key) as { file: string }[]).map((r) => r.file).filter((f) => !isInlineFile(f));
+        this.stmt('DELETE FROM inline_bodies WHERE file IN (SELECT file FROM objects WHERE instance = ?)').run(key);
         this.stmt('DELETE FROM objects WHERE instance = ?').run(key);
       }
       this.stmt(`DELETE FROM ${table} WHERE ${col} = ?`).run(key);
@@ -510,17 +559,22 @@ export class Store {
    * transaction, so a copy that was slow to arrive never replaces a newer version written
    * meanwhile: it answers `skipped` and changes nothing.
    */
-  commitObject(bucket: BucketRow, o: Omit<ObjectRow, 'instance' | 'mtime_us' | 'attrs'> & { mtime_us?: number; attrs?: string }, keepIfNewer?: (current: ObjectRow) => boolean): { replaced?: string; mtime_us: number; skipped?: boolean } {
+  commitObject(bucket: BucketRow, o: Omit<ObjectRow, 'instance' | 'mtime_us' | 'attrs'> & { mtime_us?: number; attrs?: string; inline?: Buffer }, keepIfNewer?: (current: ObjectRow) => boolean): { replaced?: string; mtime_us: number; skipped?: boolean } {
     return this.tx(() => {
       if (!this.instanceExists(bucket.instance)) throw new StoreError(404, 'NoSuchBucket', `bucket ${bucket.name} does not exist`);
       const prev = this.getObject(bucket.instance, o.key);
       if (prev && keepIfNewer?.(prev)) return { mtime_us: prev.mtime_us, skipped: true };
+      if (isInlineFile(o.file)) {
+        if (!o.inline) throw new Error(`commitObject: inline body ${o.file} without its data`);
+        this.stmt('INSERT INTO inline_bodies (file, data) VALUES (?, ?)').run(o.file, o.inline);
+      }
+      if (prev && isInlineFile(prev.file)) this.stmt('DELETE FROM inline_bodies WHERE file = ?').run(prev.file);
       const mtime = o.mtime_us ?? this.tick();
       this
         .stmt('INSERT INTO objects (instance, key, size, etag, content_type, meta, mtime_us, file, attrs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(instance, key) DO UPDATE SET size = excluded.size, etag = excluded.etag, content_type = excluded.content_type, meta = excluded.meta, mtime_us = excluded.mtime_us, file = excluded.file, attrs = excluded.attrs')
         .run(bucket.instance, o.key, o.size, o.etag, o.content_type, o.meta, mtime, o.file, o.attrs ?? '{}');
       this.appendBilog(bucket.name, bucket.instance, 'write', o.key);
-      return { replaced: prev?.file, mtime_us: mtime };
+      return { replaced: prev && !isInlineFile(prev.file) ? prev.file : undefined, mtime_us: mtime };
     });
   }
 
@@ -543,6 +597,10 @@ export class Store {
       if (!prev) return {};
       this.stmt('DELETE FROM objects WHERE instance = ? AND key = ?').run(bucket.instance, key);
       this.appendBilog(bucket.name, bucket.instance, 'del', key);
+      if (isInlineFile(prev.file)) {
+        this.stmt('DELETE FROM inline_bodies WHERE file = ?').run(prev.file);
+        return {};
+      }
       return { file: prev.file };
     });
   }
