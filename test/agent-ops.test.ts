@@ -38,6 +38,21 @@ describe('operations', () => {
     await second.kill('SIGTERM');
   });
 
+  it('a pass asks an embedded source for all shard heads in one call per log, not shard by shard', async () => {
+    p = await startPair({ mdShards: 8, dataShards: 16 });
+    const alice = await createUser(p.east, p.sys, 'alice');
+    assert.equal((await call(p.east, 'PUT', '/heads-bucket', alice)).status, 200);
+    const full = p.agent(['full-sync']);
+    assert.equal(await full.exited, 0, full.output());
+    await put(p.east, alice, 'heads-bucket', 'after', 'x');
+    const once = p.agent(['sync', '--once']);
+    assert.equal(await once.exited, 0, once.output());
+    const out = once.output();
+    assert.equal((out.match(/GET http:\/\/127\.0\.0\.1:\d+\/admin\/log\?type=(data|metadata)&heads(&period=[^ ]*)? -> 200/g) ?? []).length, 2, 'one heads call per log');
+    assert.equal((out.match(/GET http:\/\/127\.0\.0\.1:\d+\/admin\/log\?info&type=(data|metadata)&id=/g) ?? []).length, 0, 'no per-shard head calls');
+    assert.equal(JSON.stringify(await zoneState(p.east, p.sys)), JSON.stringify(await zoneState(p.westDirect, p.sys)), 'the change was still found and synced');
+  });
+
   it('status reports behind, then caught up; exit codes 1 and 0; --json', async () => {
     p = await startPair({ mdShards: 4, dataShards: 4 });
     const alice = await createUser(p.east, p.sys, 'alice');

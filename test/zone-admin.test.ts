@@ -250,6 +250,18 @@ describe('embedded zone admin API', () => {
     const first = (await call(east.url, 'GET', `/admin/log?type=data&id=${shard}&max-entries=1`, sys())).json<{ marker: string }>();
     assert.ok(first.marker > ids[1], 'entries up to the trim marker are gone');
   });
+
+  it('?heads gives every shard\'s head in one call, the same as asking each shard', async () => {
+    assert.equal((await call(east.url, 'PUT', '/docs/heads-probe', alice, { body: 'h' })).status, 200);
+    for (const type of ['data', 'metadata']) {
+      const shards = (await call(east.url, 'GET', `/admin/log?type=${type}`, sys())).json<{ num_objects: number }>().num_objects;
+      const heads = (await call(east.url, 'GET', `/admin/log?type=${type}&heads`, sys())).json<{ heads: { marker: string; last_update: string }[] }>().heads;
+      assert.equal(heads.length, shards, type);
+      const one = await Promise.all([...Array(shards).keys()].map(async (id) => (await call(east.url, 'GET', `/admin/log?info&type=${type}&id=${id}`, sys())).json<{ marker: string; last_update: string }>()));
+      assert.deepEqual(heads, one, type);
+      assert.ok(heads.some((h) => h.marker !== ''), `${type}: some shard has entries`);
+    }
+  });
 });
 
 describe('data log window', () => {

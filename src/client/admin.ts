@@ -67,6 +67,31 @@ export class AdminApi {
     }
   }
 
+  /** Set once the gateway answered a heads request without heads (RGW): ask shard by shard. */
+  private headsUnsupported = false;
+
+  /**
+   * Every shard's head marker in one call, where the gateway offers it (the embedded zone's
+   * `?heads`); undefined elsewhere (RGW answers its shard count and ignores the parameter), and
+   * from then on without asking again.
+   */
+  async shardHeads(type: LogType, period?: string): Promise<string[] | undefined> {
+    if (this.headsUnsupported) return undefined;
+    let r: { heads?: unknown };
+    try {
+      r = await this.client.json<{ heads?: unknown }>('GET', '/admin/log', { query: [['type', type], ['heads', undefined], ...periodParam(period)] });
+    } catch (e) {
+      if (!(e instanceof HttpError && e.status >= 400 && e.status < 500 && e.status !== 403)) throw e;
+      r = {};
+    }
+    const heads = r.heads;
+    if (!Array.isArray(heads) || !heads.every((h: unknown) => typeof h === 'object' && h !== null && typeof (h as { marker?: unknown }).marker === 'string')) {
+      this.headsUnsupported = true;
+      return undefined;
+    }
+    return heads.map((h: { marker: string }) => h.marker);
+  }
+
   /** `period`: a metadata shard of that period's log (the current one when absent). */
   async shardMarker(type: LogType, shard: number, period?: string): Promise<string> {
     return (await this.shardInfo(type, shard, period)).marker;

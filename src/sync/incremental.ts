@@ -7,7 +7,7 @@ import type { LogType, PeriodRef } from '../rgw/wire.js';
 import { compareMarkers } from '../rgw/markers.js';
 import type { SyncContext } from './context.js';
 import { runMetadataShard } from './metadata.js';
-import { PeriodGap, shardPeriodPlan } from './periods.js';
+import { PeriodGap, shardHead, shardPeriodPlan } from './periods.js';
 import { dataShardLog } from './data.js';
 import { withShardLock } from './shardlock.js';
 import { runShard, type ShardRun } from './shardrun.js';
@@ -95,11 +95,13 @@ export class Syncer {
   private async shardsWithWork(type: LogType, current: PeriodRef | undefined): Promise<number[]> {
     const states = this.state[type];
     const work: number[] = [];
+    // One call for every head where the source offers it: an idle pass then costs one request.
+    const heads = await this.ctx.src.shardHeads(type, type === 'metadata' ? current?.id : undefined);
     // A shard that still owes its full sync is not replayed: its log alone may not hold everything.
     await forEachLimit([...states.keys()].filter((i) => this.mine(type, i) && !this.unsynced[type].has(i)), 16, async (i) => {
       const s = states[i];
       const plan = shardPeriodPlan(type, s.period, current);
-      const head = await this.ctx.src.shardMarker(type, i, plan.read?.id);
+      const head = await shardHead(this.ctx.src, heads, type, i, plan, current);
       this.heads[type][i] = head;
       const behind = compareMarkers(head, s.marker) > 0 || !plan.final;
       if (behind && !this.behindSince.has(`${type}/${i}`)) {

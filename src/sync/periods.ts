@@ -38,6 +38,16 @@ export function shardPeriodPlan(type: 'metadata' | 'data', bound: PeriodRef | un
 }
 
 /**
+ * A shard's head for `plan`: from `heads` (every shard's head in the current period, one call)
+ * where the shard reads that log, else asked of the shard (a metadata shard still in an older
+ * period, or a source without one-call heads).
+ */
+export async function shardHead(src: Pick<AdminApi, 'shardMarker'>, heads: string[] | undefined, type: 'metadata' | 'data', shard: number, plan: PeriodPlan, current: PeriodRef | undefined): Promise<string> {
+  if (heads && plan.read?.id === (type === 'metadata' ? current?.id : undefined)) return heads[shard] ?? '';
+  return src.shardMarker(type, shard, plan.read?.id);
+}
+
+/**
  * The period after `from` on the way to `current`: the one whose predecessor is `from`, found by
  * walking back from `current`. `chain` holds the periods read so far, newest first.
  */

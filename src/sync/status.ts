@@ -5,7 +5,7 @@
  */
 import type { DataLogEntry, LogType, MdLogEntry, PeriodRef } from '../client/admin.js';
 import { compareMarkers } from '../rgw/markers.js';
-import { describePeriod, shardPeriodPlan } from './periods.js';
+import { describePeriod, shardHead, shardPeriodPlan } from './periods.js';
 import type { ReadContext } from './context.js';
 import { forEachLimit } from '../worker/pool.js';
 import { isVersionedInstance, versionedNote } from './versioning.js';
@@ -74,11 +74,12 @@ async function versionedBuckets(ctx: ReadContext): Promise<string[]> {
 async function shardStatuses(ctx: ReadContext, type: LogType, now: number, current: PeriodRef | undefined): Promise<ShardStatus[]> {
   const n = await ctx.src.shardCount(type);
   const out: ShardStatus[] = new Array(n);
+  const heads = await ctx.src.shardHeads(type, type === 'metadata' ? current?.id : undefined);
   await forEachLimit([...Array(n).keys()], 16, async (shard) => {
     const bound = await ctx.bounds.get(type, String(shard));
     // A metadata bound in an older period is behind whatever the current log's head says.
     const plan = shardPeriodPlan(type, bound?.period, current);
-    const head = await ctx.src.shardMarker(type, shard, plan.read?.id);
+    const head = await shardHead(ctx.src, heads, type, shard, plan, current);
     const marker = bound?.marker ?? '';
     let behind = compareMarkers(head, marker) > 0 || !plan.final;
     let age: number | null = null;

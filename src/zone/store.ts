@@ -666,6 +666,20 @@ export class Store {
     return row ? { marker: row.id, last_update: isoFromUs(row.time_us) } : { marker: '', last_update: '0.000000' };
   }
 
+  /**
+   * Every shard's head at once (marker '' for an empty shard), for agents that would otherwise
+   * ask each of the shards in turn every pass. `period` as for logShardInfo.
+   */
+  logHeads(type: LogType, period?: string): { marker: string; last_update: string }[] {
+    // SQLite takes a bare column (time_us) from the row that holds the MAX.
+    const rows = (type === 'metadata'
+      ? this.stmt('SELECT shard, MAX(id) AS id, time_us FROM mdlog WHERE period = ? GROUP BY shard').all(this.resolvePeriod(period).id)
+      : this.stmt('SELECT shard, MAX(id) AS id, time_us FROM datalog GROUP BY shard').all()) as { shard: number; id: string; time_us: number }[];
+    const out = Array.from({ length: this.logShards(type) }, () => ({ marker: '', last_update: '0.000000' }));
+    for (const r of rows) if (r.shard < out.length) out[r.shard] = { marker: r.id, last_update: isoFromUs(r.time_us) };
+    return out;
+  }
+
   /** `period` as for logShardInfo: trimming one period's metadata log leaves the others alone. */
   trimLog(type: LogType, shard: number, upTo: string, period?: string): void {
     if (type === 'metadata') this.stmt('DELETE FROM mdlog WHERE period = ? AND shard = ? AND id <= ?').run(this.resolvePeriod(period).id, shard, upTo);

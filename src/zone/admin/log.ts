@@ -33,6 +33,7 @@ export async function handleLog(ctx: RequestContext, zc: ZoneContext): Promise<v
   }
   if (method !== 'GET') throw new HttpError(405, 'MethodNotAllowed');
 
+  if (!query.has('id') && query.has('heads')) return sendJson(ctx.res, 200, { heads: zc.store.logHeads(type, period ?? undefined) });
   if (!query.has('id')) {
     const body: Record<string, unknown> = { num_objects: zc.store.logShards(type) };
     if (type === 'metadata') {
