@@ -10,6 +10,8 @@ import { call } from './helpers/http.js';
 import { objPath } from './helpers/pair.js';
 import { agentCalls, getObj, putObj, startRig, userAndBucket, type Rig } from './helpers/copyrig.js';
 import { syncObject } from '../src/sync/objectsync.js';
+import { copyWithoutHeads, fullSyncBucket } from '../src/sync/bucketsync.js';
+import type { ShardLock } from '../src/worker/lock.js';
 import { compareZones } from '../src/sync/compare.js';
 import type { SyncSetup } from '../src/sync/setup.js';
 import type { Logged } from './helpers/copyrig.js';
@@ -17,6 +19,22 @@ import type { Logged } from './helpers/copyrig.js';
 type Creds = { accessKey: string; secretKey: string };
 const md5 = (b: string | Buffer) => createHash('md5').update(b).digest('hex');
 const isAgent = (req: { headers: Record<string, string | string[] | undefined> }) => String(req.headers['user-agent'] ?? '').startsWith('rgw-agent');
+
+describe('copyWithoutHeads: what the listings alone decide', () => {
+  const e = (size: number, etag: string) => ({ key: 'k', size, etag });
+  const md5a = 'a'.repeat(32);
+  const md5b = 'b'.repeat(32);
+  const cases: [string, ReturnType<typeof e>, ReturnType<typeof e> | undefined, boolean, boolean][] = [
+    ['missing on a listed destination', e(1, md5a), undefined, true, true],
+    ['not listed (additive full sync): unknown', e(1, md5a), undefined, false, false],
+    ['other size', e(1, md5a), e(2, md5a), true, true],
+    ['other plain ETag', e(1, md5a), e(1, md5b), true, true],
+    ['same ETag: attributes may still differ', e(1, md5a), e(1, md5a), true, false],
+    ['multipart ETag on the destination: a note may match', e(1, md5a), e(1, `${md5b}-2`), true, false],
+    ['multipart ETag on the source', e(1, `${md5a}-3`), e(1, md5b), true, false],
+  ];
+  for (const [name, src, dst, listed, want] of cases) it(name, () => assert.equal(copyWithoutHeads(src, dst, listed), want));
+});
 
 describe('stream copy', () => {
   let r: Rig;
@@ -65,6 +83,55 @@ describe('stream copy', () => {
     // Body GETs only: ?acl and ?tagging have no conditional form in S3.
     const gets = agentCalls(r.srcProxy, 'GET', 'sbk', 'racy').filter((g) => !g.url.includes('?'));
     assert.ok(gets.length === 2 && gets.every((g) => g.headers['if-match'] !== undefined), 'every GET names the version it copies');
+  });
+
+  it('a full sync copies what the listings show missing or different straight from the GET, and HEADs only what they cannot tell', async () => {
+    reset();
+    // One bucket instance on both zones, as metadata sync leaves it.
+    assert.equal((await call(r.east.url, 'PUT', '/fsb', alice)).status, 200);
+    const id = (await call(r.east.url, 'GET', '/admin/metadata/bucket?key=fsb', r.sys)).json<{ data: { bucket: { bucket_id: string } } }>().data.bucket.bucket_id;
+    for (const [section, key] of [['bucket.instance', `fsb:${id}`], ['bucket', 'fsb']]) {
+      const doc = await call(r.east.url, 'GET', `/admin/metadata/${section}?key=${encodeURIComponent(key)}`, r.sys);
+      const put = await call(r.west.url, 'PUT', `/admin/metadata/${section}?key=${encodeURIComponent(key)}`, r.sys, { body: doc.body, headers: { 'content-type': 'application/json' } });
+      assert.ok(put.status === 200 || put.status === 204, put.text);
+    }
+    for (let i = 0; i < 4; i++) await putObj(r.east.url, alice, 'fsb', `fs-new-${i}`, `new ${i}`);
+    await putObj(r.east.url, alice, 'fsb', 'fs-changed', 'source bytes');
+    await putObj(r.west.url, alice, 'fsb', 'fs-changed', 'old destination bytes');
+    await putObj(r.east.url, alice, 'fsb', 'fs-same', 'same bytes', { 'content-type': 'text/same' });
+    await putObj(r.east.url, alice, 'fsb', 'fs-attrs', 'same body', { 'content-type': 'text/new' });
+    await putObj(r.west.url, alice, 'fsb', 'fs-attrs', 'same body', { 'content-type': 'text/old' });
+    await putObj(r.east.url, alice, 'fsb', 'fs-racy', 'listed version');
+    assert.equal(await syncObject(s.ctx, 'fsb', 'fs-same'), 'copied');
+    r.srcProxy.ifMatch = true;
+    let overwritten = false;
+    r.srcProxy.before = async (req) => {
+      // Overwritten after the listing, before the agent's GET: the listed ETag is stale (412).
+      if (!overwritten && req.method === 'GET' && req.url === objPath('fsb', 'fs-racy') && isAgent(req)) {
+        overwritten = true;
+        await putObj(r.east.url, alice, 'fsb', 'fs-racy', 'newer version');
+      }
+      return undefined;
+    };
+    const since = Date.now();
+    const lock = { signal: new AbortController().signal, valid: () => true } as unknown as ShardLock;
+    const res = await fullSyncBucket(s.ctx, 'fsb', lock);
+    assert.notEqual(res, 'gone');
+    assert.equal(res !== 'gone' && res.failed, 0);
+    // Object requests only (?acl and ?tagging reads are not what this counts).
+    const calls = (proxy: typeof r.srcProxy, method: string, key: string) => agentCalls(proxy, method, 'fsb', `fs-${key}`).filter((c) => c.t >= since && !/[?&](acl|tagging)/.test(c.url));
+    for (const k of ['new-0', 'new-1', 'new-2', 'new-3', 'changed']) {
+      assert.equal(calls(r.srcProxy, 'HEAD', k).length + calls(r.dstProxy, 'HEAD', k).length, 0, `${k}: no HEAD`);
+      assert.equal(calls(r.srcProxy, 'GET', k).length, 1, `${k}: one GET`);
+      assert.equal(calls(r.dstProxy, 'PUT', k).length, 1, `${k}: one PUT`);
+    }
+    for (const k of ['same', 'attrs']) assert.equal(calls(r.srcProxy, 'HEAD', k).length, 1, `${k}: the listings cannot tell, HEAD decides`);
+    assert.equal(calls(r.dstProxy, 'PUT', 'same').length, 0, 'equal: not copied');
+    assert.equal(calls(r.dstProxy, 'PUT', 'attrs').length, 1, 'same ETag, other attributes: copied');
+    assert.equal((await getObj(r.west.url, alice, 'fsb', 'fs-racy')).text, 'newer version', 'a stale listing entry: synced again from HEADs, as its new version');
+    assert.equal((await getObj(r.west.url, alice, 'fsb', 'fs-attrs')).headers['content-type'], 'text/new');
+    const cmp = await compareZones({ admin: s.ctx.src, s3: s.ctx.srcS3 }, { admin: s.ctx.dst, s3: s.ctx.dstS3 }, { bucket: 'fsb' });
+    assert.deepEqual(cmp.differences, []);
   });
 
   it('(6) a GET answered 412 (the source keeps changing) fails the copy and the destination keeps its old object', async () => {

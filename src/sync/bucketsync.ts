@@ -15,6 +15,7 @@ import { syncMetadataKey } from './metadata.js';
 import { syncObject } from './objectsync.js';
 import { runShard, type ShardLog, type ShardRun } from './shardrun.js';
 import { mergeWalk } from './march.js';
+import { listingVerdict } from './equality.js';
 
 /** "bucket:instance-id[:index-shard]" as the data log names it; tenanted buckets are "tenant/bucket". */
 /**
@@ -75,13 +76,16 @@ export async function ensureInstance(ctx: SyncContext, inst: InstanceName): Prom
   throw new AgentError(`bucket ${inst.bucket}: the destination does not have instance ${inst.id} yet`);
 }
 
-/** Syncs objects of a bucket instance; returns the keys that failed (retry items). */
-export async function syncKeys(ctx: SyncContext, inst: Pick<InstanceName, 'bucket' | 'name'>, keys: Iterable<string>, signal: AbortSignal): Promise<Set<string>> {
+/**
+ * Syncs objects of a bucket instance; returns the keys that failed (retry items). `differ`: keys
+ * the listings already show differ in content, with the source's listing entry (no HEAD needed).
+ */
+export async function syncKeys(ctx: SyncContext, inst: Pick<InstanceName, 'bucket' | 'name'>, keys: Iterable<string>, signal: AbortSignal, differ?: Map<string, ListedObject>): Promise<Set<string>> {
   const { bucket } = inst;
   const failed = new Set<string>();
   await forEachLimit(keys, ctx.cfg.objectConcurrency, async (key) => {
     try {
-      await syncObject(ctx, bucket, key, signal, inst.name);
+      await syncObject(ctx, bucket, key, signal, inst.name, differ?.get(key));
     } catch (e) {
       failed.add(key);
       retryLater(ctx, 'object', `${bucket}/${key}`, e);
@@ -142,15 +146,19 @@ export async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: Sha
   const { maxMarker: snap, latestGen } = await ctx.src.bilogInfo(inst.name);
   const failed = new Set<string>();
   let batch: string[] = [];
+  let differ = new Map<string, ListedObject>();
   const flush = async () => {
-    for (const f of await syncKeys(ctx, inst, batch, lock.signal)) failed.add(f);
+    for (const f of await syncKeys(ctx, inst, batch, lock.signal, differ)) failed.add(f);
     batch = [];
+    differ = new Map();
   };
-  const dstListing = ctx.cfg.delete ? ctx.dstS3.allObjects(bucket) : emptyListing();
-  for await (const [key, onSource] of mergeWalk(ctx.srcS3.allObjects(bucket), dstListing)) {
+  const dstListed = ctx.cfg.delete;
+  const dstListing = dstListed ? ctx.dstS3.allObjects(bucket) : emptyListing();
+  for await (const [key, onSource, onDest] of mergeWalk(ctx.srcS3.allObjects(bucket), dstListing)) {
     if (lock.signal.aborted) throw new Stopped();
     // A key only on the destination is synced too: the source says it is gone, so it is removed.
     if (onSource || ctx.cfg.delete) batch.push(key);
+    if (onSource && copyWithoutHeads(onSource, onDest, dstListed)) differ.set(key, onSource);
     if (batch.length >= ctx.cfg.maxEntries) await flush();
   }
   await flush();
@@ -177,6 +185,17 @@ export async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: Sha
 }
 
 async function* emptyListing(): AsyncGenerator<ListedObject> { /* additive sync: the destination is not listed */ }
+
+/**
+ * Whether the listings alone show that the destination lacks this version: missing there (when
+ * the destination was listed) or different in size or plain-MD5 ETag. Such a key is copied
+ * straight from its GET, without the HEADs that decide "unchanged"; anything the listings cannot
+ * tell (same ETag, or a multipart ETag that a note may match) is compared by HEAD as before.
+ */
+export function copyWithoutHeads(src: ListedObject, dst: ListedObject | undefined, dstListed: boolean): boolean {
+  if (!dst) return dstListed;
+  return listingVerdict(src, dst) === 'different';
+}
 
 /**
  * Stores a full sync's snapshot as a bound, never behind what is already stored, keeping the

@@ -4,12 +4,13 @@
  * deadline; a copy abandoned while the destination still runs it is never sent a second time
  * until op state says it ended. Stream copy (gateways without working remote copy): HEAD both
  * sides, skip objects equal in content and every replicated attribute (equality.ts), relay one
- * version of the object with its attributes. Nothing is deleted on the destination unless the
+ * version of the object with its attributes; where a full sync's listings already show the
+ * destination lacks the version, straight from the GET. Nothing is deleted on the destination unless the
  * source itself answers 404 for the object.
  */
 import { AgentError, HttpError, NetworkError } from '../client/errors.js';
 import { SourceChanged } from '../client/transfer.js';
-import type { ObjectHead } from '../client/s3.js';
+import type { ListedObject, ObjectHead } from '../client/s3.js';
 import type { SyncContext } from './context.js';
 import { isEqual, objectDifferences, objectState, tagsNeeded } from './equality.js';
 import { sleep } from '../worker/sleep.js';
@@ -74,10 +75,15 @@ async function unchanged(ctx: SyncContext, bucket: string, key: string, srcHead:
   return isEqual(objectDifferences(s, d, o));
 }
 
-async function streamOnce(ctx: SyncContext, bucket: string, key: string, instance?: string): Promise<ObjectResult> {
-  const src = await ctx.srcS3.headObject(bucket, key);
+/**
+ * `listed`: the source's listing entry of a key the listings show the destination lacks; the copy
+ * then starts at the GET (If-Match on the listed ETag: a newer version answers 412 and the key
+ * is synced again from HEADs; a 404 is the source saying the object is gone).
+ */
+async function streamOnce(ctx: SyncContext, bucket: string, key: string, instance?: string, listed?: ListedObject): Promise<ObjectResult> {
+  const src = listed ? { size: listed.size, etag: listed.etag, contentType: '', meta: {} } : await ctx.srcS3.headObject(bucket, key);
   if (!src) return deleteOnDestination(ctx, bucket, key);
-  const dst = await ctx.dstS3.headObject(bucket, key);
+  const dst = listed ? undefined : await ctx.dstS3.headObject(bucket, key);
   if (dst && await unchanged(ctx, bucket, key, src, dst)) {
     ctx.acct.objectUnchanged();
     return 'unchanged';
@@ -88,9 +94,9 @@ async function streamOnce(ctx: SyncContext, bucket: string, key: string, instanc
   return 'copied';
 }
 
-async function streamObject(ctx: SyncContext, bucket: string, key: string, instance?: string): Promise<ObjectResult> {
+async function streamObject(ctx: SyncContext, bucket: string, key: string, instance?: string, listed?: ListedObject): Promise<ObjectResult> {
   try {
-    return await streamOnce(ctx, bucket, key, instance);
+    return await streamOnce(ctx, bucket, key, instance, listed);
   } catch (e) {
     if (!(e instanceof SourceChanged)) throw e;
     // Overwritten between HEAD and GET (or between parts): once more, from the new version.
@@ -121,8 +127,8 @@ async function forgetOp(ctx: SyncContext, opId: string, object: string): Promise
  * `instance` (as logs name it, "bucket:bucket_id[:shard]") lets stream copy cache the bucket's
  * owner for that instance; without it the owner is read for every copy.
  */
-export async function syncObject(ctx: SyncContext, bucket: string, key: string, signal?: AbortSignal, instance?: string): Promise<ObjectResult> {
-  if (ctx.copyMode === 'stream') return streamObject(ctx, bucket, key, instance);
+export async function syncObject(ctx: SyncContext, bucket: string, key: string, signal?: AbortSignal, instance?: string, listed?: ListedObject): Promise<ObjectResult> {
+  if (ctx.copyMode === 'stream') return streamObject(ctx, bucket, key, instance, listed);
   const object = `${bucket}/${key}`;
   const b = book(ctx);
   const earlier = b.abandoned.get(object);
