@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: full-sync throughput (two workloads, each against a same-run GET+PUT baseline),
+ * `npm run bench`: full-sync throughput (two workloads, each against a same-run GET+PUT baseline and,
+ * where Debian's rclone is installed, `rclone sync --transfers 32 --checkers 32` of the same zone),
  * incremental lag under a steady write load, and the agent's peak RSS. Zones and the agent run as
  * real processes (`node dist/src/cli.js ...`) on 127.0.0.1. One JSON document goes to stdout;
  * progress goes to stderr. Every phase is bounded in time; children are killed and temp dirs
@@ -14,7 +15,7 @@
 import { cpus, totalmem, release, platform } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { cleanupAll, ContentionMonitor, ProcSampler, startCli, type ProcStats } from './procs.js';
 import { startRealm, type Realm } from './zones.js';
@@ -250,6 +251,43 @@ async function runBaseline(realm: Realm, baseName: string, w: Workload, src: Ben
   }
 }
 
+/** Debian's rclone, when installed: `rclone sync` of every bucket into `name`, as a user would pick it instead. */
+function rcloneVersion(): string | undefined {
+  try {
+    return execFileSync('rclone', ['version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0].trim();
+  } catch {
+    return undefined;
+  }
+}
+const RCLONE = rcloneVersion();
+const RCLONE_ARGS = ['--transfers', '32', '--checkers', '32'];
+
+async function runRclone(realm: Realm, name: string, w: Workload): Promise<Record<string, unknown> & { wall_sec: number; exit_code: number | null }> {
+  const remote = (prefix: string, url: string): Record<string, string> => ({
+    [`RCLONE_CONFIG_${prefix}_TYPE`]: 's3', [`RCLONE_CONFIG_${prefix}_PROVIDER`]: 'Ceph', [`RCLONE_CONFIG_${prefix}_ENDPOINT`]: url,
+    [`RCLONE_CONFIG_${prefix}_ACCESS_KEY_ID`]: realm.sys.accessKey, [`RCLONE_CONFIG_${prefix}_SECRET_ACCESS_KEY`]: realm.sys.secretKey,
+    [`RCLONE_CONFIG_${prefix}_REGION`]: 'us-east-1',
+  });
+  const env: NodeJS.ProcessEnv = { ...process.env, ...remote('SRC', realm.zones['us-east'].url), ...remote('DST', realm.zones[name].url) };
+  // A CA bundle meant for HTTPS elsewhere makes rclone's S3 client refuse its plain-HTTP transport.
+  delete env.AWS_CA_BUNDLE;
+  const zb = snapshotZones(realm);
+  const t0 = performance.now();
+  let exit: number | null = 0;
+  let stderr = '';
+  // One `rclone sync` of the whole zone (every bucket), as a user would run it.
+  await withTimeout(new Promise<void>((resolve) => {
+    const child = spawn('rclone', ['sync', ...RCLONE_ARGS, 'SRC:', 'DST:'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('exit', (code) => {
+      exit = code;
+      resolve();
+    });
+  }), w.deadlineMs, 'rclone sync');
+  const wall = (performance.now() - t0) / 1000;
+  return { wall_sec: round(wall, 3) ?? wall, exit_code: exit, zone_cpu_sec_during_run: zoneCpuDelta(zb, snapshotZones(realm)), ...(exit !== 0 ? { stderr_tail: stderr.slice(-1500) } : {}) };
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -263,7 +301,7 @@ async function fullSyncWorkload(w: Workload): Promise<Record<string, unknown>> {
   const bytes = w.objects * w.size;
   const label = w.size >= MB ? 'large' : 'small';
   const reps = Array.from({ length: REPS }, (_, i) => i + 1);
-  const names = ['us-east', ...reps.flatMap((r) => [`us-west-${r}`, `us-base-${r}`])];
+  const names = ['us-east', ...reps.flatMap((r) => [`us-west-${r}`, `us-base-${r}`, ...(RCLONE ? [`us-rclone-${r}`] : [])])];
   progress(`workload ${w.name}: source zone us-east; ${REPS} repetitions, each into fresh zones us-west-<n> (agent) and us-base-<n> (baseline)`);
   const realm = await startRealm(label, names, ['us-east']);
   const src = new BenchClient(realm.zones['us-east'].url, realm.sys, 32);
@@ -275,6 +313,7 @@ async function fullSyncWorkload(w: Workload): Promise<Record<string, unknown>> {
     const runs: Record<string, unknown>[] = [];
     const agentRuns: AgentRun[] = [];
     const baseWalls: number[] = [];
+    const rcloneWalls: number[] = [];
     let allOk = true;
     for (const r of reps) {
       const [dstName, baseName] = [`us-west-${r}`, `us-base-${r}`];
@@ -283,6 +322,15 @@ async function fullSyncWorkload(w: Workload): Promise<Record<string, unknown>> {
       progress(`  rep ${r}: fresh zones ${dstName}, ${baseName} up in ${((performance.now() - z0) / 1000).toFixed(1)} s`);
       const order = r % 2 === 1 ? ['agent', 'baseline'] : ['baseline', 'agent'];
       const rec: Record<string, unknown> = { rep: r, order: order.join(' then ') };
+      if (RCLONE) {
+        // rclone last, into its own fresh zone.
+        const rcName = `us-rclone-${r}`;
+        await realm.startZone(rcName);
+        const rcClient = new BenchClient(realm.zones[rcName].url, realm.sys, 4);
+        for (let b = 0; b < w.buckets; b++) await rcClient.createBucket(bucketName(w, b));
+        await rcClient.close();
+        order.push('rclone');
+      }
       for (const what of order) {
         if (what === 'agent') {
           progress(`  rep ${r}: agent full-sync into ${dstName}`);
@@ -294,6 +342,16 @@ async function fullSyncWorkload(w: Workload): Promise<Record<string, unknown>> {
           if (!v.ok || run.exit_code !== 0) allOk = false;
           rec.agent = { ...run, verify: v };
           progress(`  rep ${r}: agent ${run.wall_sec} s (${round(w.objects / run.wall_sec, 1)} obj/s, ${round(bytes / MB / run.wall_sec, 1)} MB/s), exit ${run.exit_code}, peak RSS ${run.peak_rss_mb} MB, verify ${v.ok ? 'ok' : 'FAILED'}`);
+        } else if (what === 'rclone') {
+          const rcName = `us-rclone-${r}`;
+          progress(`  rep ${r}: rclone sync ${RCLONE_ARGS.join(' ')} into ${rcName}`);
+          const rc = await runRclone(realm, rcName, w);
+          rcloneWalls.push(rc.wall_sec);
+          const dstc = new BenchClient(realm.zones[rcName].url, realm.sys, 8);
+          const v = await verify(w, expected, dstc).finally(() => dstc.close());
+          if (!v.ok || rc.exit_code !== 0) allOk = false;
+          rec.rclone = { ...rc, verify: v };
+          progress(`  rep ${r}: rclone ${rc.wall_sec} s (${round(w.objects / rc.wall_sec, 1)} obj/s), exit ${rc.exit_code}, verify ${v.ok ? 'ok' : 'FAILED'}`);
         } else {
           progress(`  rep ${r}: baseline GET+PUT copy into ${baseName}, concurrency ${BASELINE_CONCURRENCY}`);
           const b = await runBaseline(realm, baseName, w, src);
@@ -307,9 +365,10 @@ async function fullSyncWorkload(w: Workload): Promise<Record<string, unknown>> {
       }
       const aw = (rec.agent as AgentRun).wall_sec;
       rec.ratio_agent_to_baseline = round(baseWalls[baseWalls.length - 1] / aw, 3);
+      if (RCLONE) rec.ratio_agent_to_rclone = (rec.rclone as { verify: { ok: boolean } }).verify.ok ? round(rcloneWalls[rcloneWalls.length - 1] / aw, 3) : null;
       runs.push(rec);
       const s0 = performance.now();
-      await Promise.all([realm.stopZone(dstName), realm.stopZone(baseName)]);
+      await Promise.all([realm.stopZone(dstName), realm.stopZone(baseName), ...(RCLONE ? [realm.stopZone(`us-rclone-${r}`)] : [])]);
       progress(`  rep ${r}: destination zones stopped and removed in ${((performance.now() - s0) / 1000).toFixed(1)} s`);
     }
     const aWall = median(agentRuns.map((a) => a.wall_sec));
@@ -344,6 +403,13 @@ async function fullSyncWorkload(w: Workload): Promise<Record<string, unknown>> {
       max: Math.max(...ratios),
       using_agent_internal_time: round(bWall / aInternal, 3),
     };
+    if (RCLONE) {
+      const rWall = median(rcloneWalls);
+      result.rclone = { version: RCLONE, args: RCLONE_ARGS, method: 'one `rclone sync SRC: DST:` of every bucket into a fresh zone us-rclone-<n>', wall_sec_median: round(rWall, 3), objects_s: round(w.objects / rWall, 1), mb_s: round(bytes / MB / rWall, 1), wall_sec_per_rep: rcloneWalls };
+      result.ratio_agent_to_rclone = { objects_s: round(rWall / aWall, 3), per_rep: runs.map((x) => x.ratio_agent_to_rclone) };
+    } else {
+      result.rclone = { skipped: 'rclone is not installed (Debian: apt-get install rclone)' };
+    }
     result.runs = runs;
   } finally {
     await src.close();
