@@ -39,6 +39,7 @@ export interface AgentConfig {
   metricsHost: string;
   trimSourceLogs: boolean;
   trimInterval: number;
+  idlePollMax: number;
 }
 
 export class ConfigError extends Error {}
@@ -61,6 +62,7 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   max_entries: { kind: 'posint', dflt: 1000, describe: 'Log entries read per page (and per bound write)' },
   lock_timeout: { kind: 'posint', dflt: 30, describe: 'Shard lock lease in seconds; renewed every third of it' },
   incremental_sync_delay: { kind: 'nonnegint', dflt: 1, describe: 'Seconds between incremental passes' },
+  idle_poll_max: { kind: 'posint', dflt: 20, describe: 'Sources that answer shard heads one request per shard (RGW): a shard whose head has not moved is asked less and less often, up to every this many seconds (a shard that moved is asked every pass). Lower: the first change on an idle shard is seen sooner, at more requests' },
   object_sync_timeout: { kind: 'posint', dflt: 300, describe: 'Seconds one object copy may take (including op-state checks) before it becomes a retry' },
   prepare_error_delay: { kind: 'posint', dflt: 5, describe: 'Seconds to wait after a pass failed to start (zone unreachable)' },
   rgw_data_log_window: { kind: 'nonnegint', dflt: 30, describe: 'The source\'s "rgw data log window" in seconds (Ceph: 30; embedded zone: 0)' },
@@ -218,13 +220,14 @@ export function buildConfig(file: Record<string, unknown>, flags: Record<string,
     metricsHost: merged.metrics_host as string,
     trimSourceLogs: merged.trim_source_logs as boolean,
     trimInterval: merged.trim_interval as number,
+    idlePollMax: merged.idle_poll_max as number,
   };
 }
 
 /** Settings a running agent picks up on SIGHUP; the rest (keys, endpoints, ports) need a restart. */
 const RELOADABLE: (keyof AgentConfig)[] = [
   'numWorkers', 'maxEntries', 'lockTimeout', 'incrementalSyncDelay', 'objectSyncTimeout', 'prepareErrorDelay',
-  'rgwDataLogWindow', 'objectConcurrency', 'stopTimeout', 'trimSourceLogs', 'trimInterval',
+  'rgwDataLogWindow', 'objectConcurrency', 'stopTimeout', 'trimSourceLogs', 'trimInterval', 'idlePollMax',
 ];
 
 /** Applies the reloadable settings of `next` to `current` in place; reports what changed and what was ignored. */

@@ -15,6 +15,8 @@ import { forEachLimit, Stopped } from '../worker/pool.js';
 import { fullSync, type FullSyncSummary } from './full.js';
 import { AgentRegistry } from './agents.js';
 import { SourceLogTrim } from './trim.js';
+import { nextPollInterval, pollDue } from './polling.js';
+import { performance } from 'node:perf_hooks';
 
 export interface PassSummary { metadataShards: number; dataShards: number; busy: number; lost: number; pendingRetries: number; durationMs: number; fullSynced: number }
 
@@ -23,6 +25,9 @@ interface ShardState { marker: string; pending: number; unsettled: boolean; peri
 import { sleep } from '../worker/sleep.js';
 import { setTimeout as delay } from 'node:timers/promises';
 
+/** An idle pass rests at least this long, even with no configured delay. */
+const IDLE_REST_MS = 100;
+
 export class Syncer {
   private readonly state: Record<LogType, ShardState[]> = { metadata: [], data: [] };
   /** Per shard ("type/shard"): time of the oldest source change not yet synced, for lag gauges. */
@@ -30,6 +35,8 @@ export class Syncer {
   private readonly heads: Record<LogType, string[]> = { metadata: [], data: [] };
   /** Shards with no bound on the destination: their full sync never completed. */
   private readonly unsynced: Record<LogType, Set<number>> = { metadata: new Set(), data: new Set() };
+  /** Per shard ("type/shard"), where heads are asked one by one: when last asked, and the wait before the next. */
+  private readonly polls = new Map<string, { lastMs: number; intervalMs: number }>();
 
   /** This agent's registration on the source, and trimming of the source's logs. */
   readonly trim: SourceLogTrim;
@@ -97,13 +104,28 @@ export class Syncer {
     const work: number[] = [];
     // One call for every head where the source offers it: an idle pass then costs one request.
     const heads = await this.ctx.src.shardHeads(type, type === 'metadata' ? current?.id : undefined);
+    const now = performance.now();
+    const baseMs = Math.max(this.ctx.cfg.incrementalSyncDelay * 1000, IDLE_REST_MS);
     // A shard that still owes its full sync is not replayed: its log alone may not hold everything.
-    await forEachLimit([...states.keys()].filter((i) => this.mine(type, i) && !this.unsynced[type].has(i)), 16, async (i) => {
+    const shards = [...states.keys()].filter((i) => this.mine(type, i) && !this.unsynced[type].has(i));
+    // Without one-call heads, a shard with nothing owed whose head has not moved lately waits its turn.
+    const asked = heads ? shards : shards.filter((i) => {
+      const s = states[i];
+      const p = this.polls.get(`${type}/${i}`);
+      return s.pending > 0 || s.unsettled || this.behindSince.has(`${type}/${i}`) || pollDue(p?.lastMs, p?.intervalMs ?? 0, now);
+    });
+    await forEachLimit(asked, 16, async (i) => {
       const s = states[i];
       const plan = shardPeriodPlan(type, s.period, current);
       const head = await shardHead(this.ctx.src, heads, type, i, plan, current);
+      const moved = head !== this.heads[type][i];
       this.heads[type][i] = head;
       const behind = compareMarkers(head, s.marker) > 0 || !plan.final;
+      if (!heads) {
+        const key = `${type}/${i}`;
+        const p = this.polls.get(key);
+        this.polls.set(key, { lastMs: now, intervalMs: nextPollInterval(p?.intervalMs ?? 0, moved || behind, baseMs, this.ctx.cfg.idlePollMax * 1000) });
+      }
       if (behind && !this.behindSince.has(`${type}/${i}`)) {
         // Newly behind: the oldest unsynced change is the first entry after the bound.
         const first = (await this.ctx.src.listLog(type, i, s.marker, 1, plan.read?.id)).entries[0];
@@ -186,7 +208,7 @@ export class Syncer {
         // Even with no configured delay, an idle pass rests a moment: polling every shard head
         // back to back costs the source a core for nothing.
         const idle = s.metadataShards + s.dataShards === 0;
-        await sleep(Math.max(this.ctx.cfg.incrementalSyncDelay * 1000, idle ? 100 : 0), signal);
+        await sleep(Math.max(this.ctx.cfg.incrementalSyncDelay * 1000, idle ? IDLE_REST_MS : 0), signal);
       } catch (e) {
         if (e instanceof Stopped) break;
         this.ctx.acct.failed('pass');

@@ -23,6 +23,8 @@ export interface Pair {
   /** A third zone (us-central, no proxy) when startPair was asked for one. */
   central?: string;
   proxy: Proxy;
+  /** A proxy owning the source's advertised endpoint, when startPair was asked for one (`east` stays direct). */
+  sourceProxy?: Proxy;
   sys: Creds;
   zones: Proc[];
   configFile(extra?: Record<string, string | number | boolean>): string;
@@ -37,17 +39,18 @@ export interface Pair {
   close(): Promise<void>;
 }
 
-export async function startPair(opts: { mdShards?: number; dataShards?: number; dataLogWindow?: number; thirdZone?: boolean } = {}): Promise<Pair> {
+export async function startPair(opts: { mdShards?: number; dataShards?: number; dataLogWindow?: number; thirdZone?: boolean; sourceProxy?: boolean } = {}): Promise<Pair> {
   const dir = mkdtempSync(join(tmpdir(), 'rgw-agent-e2e-'));
   const [eastPort, westPort, proxyPort] = [await freePort(), await freePort(), await freePort()];
   const centralPort = opts.thirdZone ? await freePort() : undefined;
+  const srcProxyPort = opts.sourceProxy ? await freePort() : undefined;
   const sys = { accessKey: `SYS${randomBytes(6).toString('hex').toUpperCase()}`, secretKey: randomBytes(24).toString('base64url') };
   const realmFile = join(dir, 'realm.yaml');
   writeFileSync(realmFile, [
     'zonegroup: us',
     'master_zone: us-east',
     'zones:',
-    `  us-east: { endpoint: "http://127.0.0.1:${eastPort}" }`,
+    `  us-east: { endpoint: "http://127.0.0.1:${srcProxyPort ?? eastPort}" }`,
     `  us-west: { endpoint: "http://127.0.0.1:${proxyPort}" }`,
     ...(centralPort ? [`  us-central: { endpoint: "http://127.0.0.1:${centralPort}" }`] : []),
     `system_user: { uid: sync-agent, access_key: "${sys.accessKey}", secret_key: "${sys.secretKey}" }`,
@@ -57,11 +60,12 @@ export async function startPair(opts: { mdShards?: number; dataShards?: number; 
     '',
   ].join('\n'));
   const zones = [
-    await startZoneProc(realmFile, 'us-east', join(dir, 'east')),
+    await startZoneProc(realmFile, 'us-east', join(dir, 'east'), srcProxyPort ? `127.0.0.1:${eastPort}` : undefined),
     await startZoneProc(realmFile, 'us-west', join(dir, 'west'), `127.0.0.1:${westPort}`),
     ...(centralPort ? [await startZoneProc(realmFile, 'us-central', join(dir, 'central'))] : []),
   ];
   const proxy = await startProxy(westPort, proxyPort);
+  const sourceProxy = srcProxyPort ? await startProxy(eastPort, srcProxyPort) : undefined;
   const agents: Proc[] = [];
   let n = 0;
   let periods = 0;
@@ -72,6 +76,7 @@ export async function startPair(opts: { mdShards?: number; dataShards?: number; 
     westDirect: `http://127.0.0.1:${westPort}`,
     ...(centralPort ? { central: `http://127.0.0.1:${centralPort}` } : {}),
     proxy,
+    ...(sourceProxy ? { sourceProxy } : {}),
     sys,
     zones,
     configFile(extra = {}) {
@@ -99,12 +104,13 @@ export async function startPair(opts: { mdShards?: number; dataShards?: number; 
     async restartSource(edit) {
       await zones[0].kill('SIGTERM');
       edit?.(join(dir, 'east'));
-      zones[0] = await startZoneProc(realmFile, 'us-east', join(dir, 'east'));
+      zones[0] = await startZoneProc(realmFile, 'us-east', join(dir, 'east'), srcProxyPort ? `127.0.0.1:${eastPort}` : undefined);
     },
     async close() {
       await Promise.all(agents.map((a) => a.kill('SIGKILL')));
       await Promise.all(zones.map((z) => z.kill('SIGTERM')));
       await proxy.close();
+      await sourceProxy?.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
