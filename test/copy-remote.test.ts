@@ -31,11 +31,13 @@ describe('remote copy', () => {
     return got.status === 404 ? [] : got.json<{ op_id: string; state: string }[]>();
   };
 
-  it('op-state records of finished copies are removed', async () => {
+  it('op-state records of finished copies are removed, by the zone once its answer is delivered: no DELETE from the agent', async () => {
     await putObj(r.east.url, alice, 'rcb', 'plain', 'v1');
+    const since = Date.now();
     assert.equal(await syncObject(s.ctx, 'rcb', 'plain'), 'copied');
     assert.equal(await syncObject(s.ctx, 'rcb', 'plain'), 'unchanged');
     assert.deepEqual(await records('plain'), []);
+    assert.equal(r.dstProxy.seen.filter((x) => x.t >= since && x.method === 'DELETE' && x.url.startsWith('/admin/opstate')).length, 0);
   });
 
   it('(2) a copy abandoned while the destination runs it is not sent again until op state says it ended', async () => {

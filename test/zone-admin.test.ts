@@ -142,9 +142,20 @@ describe('embedded zone admin API', () => {
     assert.equal(dst.headers['x-amz-meta-rev'], '7');
     assert.equal(dst.headers['last-modified'], src.headers['last-modified']);
 
+    // Not asked to drop it (radosgw-agent reads it after every copy): the record says complete.
+    assert.equal(copy.headers['rgwx-op-state'], undefined);
     const state = await call(west.url, 'GET', `/admin/opstate?client-id=test-agent&op-id=${encodeURIComponent('host:1:abc:1')}&object=${encodeURIComponent(`docs/${key}`)}`, sys());
     assert.equal(state.status, 200);
     assert.equal(state.json<{ state: string }[]>()[0].state, 'complete');
+
+    // Asked to drop it (rgw-agent): gone once the answer is delivered, for a 304 as for a 200.
+    const enc2 = encodeURIComponent(key).replace(/%2F/g, '/');
+    const dropped = await call(west.url, 'PUT', `/docs/${enc2}?rgwx-source-zone=us-east&rgwx-client-id=test-agent&rgwx-op-id=drop-1&rgwx-copy-if-newer=true`, sys(), {
+      headers: { 'x-amz-copy-source': `docs/${enc2}`, 'rgwx-op-state': 'dropped-when-delivered' },
+    });
+    assert.equal(dropped.status, 304);
+    assert.equal(dropped.headers['rgwx-op-state'], 'dropped-when-delivered');
+    assert.equal((await call(west.url, 'GET', '/admin/opstate?client-id=test-agent&op-id=drop-1', sys())).status, 404);
 
     // Same source again with copy-if-newer: nothing to transfer.
     const again = await remoteCopy('docs', key, 'host:1:abc:2');

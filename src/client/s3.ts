@@ -6,6 +6,7 @@ import { s3BucketSegment } from '../rgw/tenant.js';
 import { HttpError, NotFound, NotModified } from './errors.js';
 import { attrsFromHeaders, SOURCE_ETAG_META, tagCountFromHeaders, type Acl, type ObjectAttrs } from '../rgw/attrs.js';
 import { parseAcl, parseTagging } from '../rgw/attrxml.js';
+import { OP_STATE_DROPPED, OP_STATE_HEADER } from '../rgw/wire.js';
 
 export { parseAcl, parseTagging };
 
@@ -36,7 +37,8 @@ export function objectPath(bucket: string, key: string): string {
 }
 
 export type CopyOutcome = 'copied' | 'not-modified' | 'source-missing';
-export interface CopyResult { outcome: CopyOutcome; bytes?: number }
+/** `opStateDropped`: the destination keeps no op-state record of this copy (nothing to DELETE). */
+export interface CopyResult { outcome: CopyOutcome; bytes?: number; opStateDropped?: boolean }
 
 /** A CopyObjectResult whose LastModified is the epoch: RGW's "not newer, nothing copied" (Reef, Tentacle). */
 export function copiedNothing(body: string): boolean {
@@ -87,18 +89,19 @@ export class S3Api {
     try {
       const r = await this.client.request('PUT', objectPath(bucket, key), {
         query: [['rgwx-source-zone', sourceZone], ['rgwx-client-id', clientId], ['rgwx-op-id', opId], ['rgwx-copy-if-newer', 'true']],
-        headers: { 'x-amz-copy-source': `${s3BucketSegment(bucket)}/${s3Encode(key, true)}` },
+        headers: { 'x-amz-copy-source': `${s3BucketSegment(bucket)}/${s3Encode(key, true)}`, [OP_STATE_HEADER.toLowerCase()]: OP_STATE_DROPPED },
         headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs,
         // One attempt: a copy that failed or timed out is checked against op state and otherwise
         // becomes a retry item with its own backoff, instead of multiplying the object deadline.
         idempotent: false,
         accept: [304],
       });
-      if (r.status === 304) return { outcome: 'not-modified' };
+      const dropped = r.headers[OP_STATE_HEADER.toLowerCase()] === OP_STATE_DROPPED ? { opStateDropped: true } : {};
+      if (r.status === 304) return { outcome: 'not-modified', ...dropped };
       // Reef and later answer a copy-if-newer that copied nothing with 200 and the epoch as LastModified.
-      if (copiedNothing(r.body.toString('utf8'))) return { outcome: 'not-modified' };
+      if (copiedNothing(r.body.toString('utf8'))) return { outcome: 'not-modified', ...dropped };
       const size = Number(r.headers['rgwx-object-size']);
-      return { outcome: 'copied', bytes: Number.isFinite(size) ? size : undefined };
+      return { outcome: 'copied', bytes: Number.isFinite(size) ? size : undefined, ...dropped };
     } catch (e) {
       if (e instanceof NotModified) return { outcome: 'not-modified' };
       // NoSuchBucket is about the destination (its bucket metadata is not there yet), not the source.

@@ -16,3 +16,11 @@ export interface PeriodInfo extends PeriodRef { predecessor: string }
 /** `period`: for metadata shards, the period whose log the marker belongs to (absent: the source has no periods, or a bound from before they were recorded). */
 export interface Bound { marker: string; items: RetryItem[]; period?: PeriodRef }
 export interface MetadataDoc { key: string; ver?: unknown; mtime?: unknown; data: Record<string, unknown> }
+
+/**
+ * An rgw-agent extension: a remote copy sent with this header asks the embedded zone to drop the
+ * copy's op-state record once its answer is delivered; the zone's answer carries it when it does,
+ * and the agent then sends no DELETE for the record. Other gateways ignore it.
+ */
+export const OP_STATE_HEADER = 'Rgwx-Op-State';
+export const OP_STATE_DROPPED = 'dropped-when-delivered';

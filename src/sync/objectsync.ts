@@ -145,8 +145,8 @@ export async function syncObject(ctx: SyncContext, bucket: string, key: string, 
   try {
     // By id: Reef and later find the source zone only by its id (by name: 404); ids are names on
     // gateways whose maps have no ids (Hammer, the embedded zone).
-    const { outcome, bytes } = await ctx.dstS3.remoteCopy(bucket, key, ctx.zones.source.id, ctx.clientId, opId, timeoutMs);
-    await forgetOp(ctx, opId, object);
+    const { outcome, bytes, opStateDropped } = await ctx.dstS3.remoteCopy(bucket, key, ctx.zones.source.id, ctx.clientId, opId, timeoutMs);
+    if (!opStateDropped) await forgetOp(ctx, opId, object);
     if (outcome === 'copied') {
       ctx.acct.objectCopied(bytes ?? 0);
       return 'copied';

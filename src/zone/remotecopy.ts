@@ -6,6 +6,7 @@
  */
 import { request } from 'undici';
 import type { Readable } from 'node:stream';
+import { OP_STATE_DROPPED, OP_STATE_HEADER } from '../rgw/wire.js';
 import { HttpError, headerValue, sendXml, type RequestContext } from './http.js';
 import type { ZoneContext } from './context.js';
 import { parseCopySource } from './objectattrs.js';
@@ -51,6 +52,15 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
   const track = clientId !== undefined && opId !== undefined;
   const setState = (state: string) => {
     if (track) zc.store.setOpState(clientId, opId, opObject, state);
+  };
+  // A client that asks for it (rgw-agent; radosgw-agent reads the record after every copy) needs
+  // no record of an outcome it received: it is dropped once the answer is delivered, and the
+  // answer's header says so. An answer that never arrives leaves the record to be asked about.
+  const dropAsked = headerValue(ctx.req.headers, OP_STATE_HEADER.toLowerCase()) === OP_STATE_DROPPED;
+  const dropOnDelivery = (): Record<string, string> => {
+    if (!track || !dropAsked) return {};
+    ctx.res.once('finish', () => zc.store.deleteOpState(clientId, opId, opObject));
+    return { [OP_STATE_HEADER]: OP_STATE_DROPPED };
   };
   setState('in-progress');
 
@@ -108,7 +118,7 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
   };
   const notModified = (): void => {
     setState('complete');
-    ctx.res.writeHead(304, { 'Content-Length': 0 });
+    ctx.res.writeHead(304, { 'Content-Length': 0, ...dropOnDelivery() });
     ctx.res.end();
   };
   const early = zc.store.getObject(dest.instance, key);
@@ -155,7 +165,7 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
   await zc.files.remove(result.replaced);
   setState('complete');
   // The size lets an agent count bytes synced without a HEAD per object.
-  sendXml(ctx.res, 200, copyObjectResult(etag || written.md5, result.mtime_us), { 'Rgwx-Object-Size': written.size });
+  sendXml(ctx.res, 200, copyObjectResult(etag || written.md5, result.mtime_us), { 'Rgwx-Object-Size': written.size, ...dropOnDelivery() });
 }
 
 interface PulledAttrs { attrs: ObjectAttrs; stored: StoredAttrs }
