@@ -7,7 +7,7 @@
  * removed on exit or failure. Use `npm run -s bench` (or `node dist/bench/run.js`) when stdout must
  * be only the JSON: plain `npm run` prints its own banner on stdout first.
  *
- * Knobs (environment): BENCH_ONLY=small,large,inc   BENCH_REPS=3   BENCH_INC_DELAYS=0,1   BENCH_COPY_MODE=remote|stream
+ * Knobs (environment): BENCH_ONLY=small,large,inc   BENCH_REPS=3   BENCH_INC_DELAYS=0,0.5,1   BENCH_INC_RATE=20   BENCH_COPY_MODE=remote|stream
  * BENCH_DEADLINE_MS=540000   BENCH_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (profiles
  * every zone and agent process). Each phase reports `machine_contention`: CPU used by processes
  * other than the bench's during it; a contended phase is listed in `contended_phases`.
@@ -28,11 +28,12 @@ const GLOBAL_DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? 9 * 60_000);
 const BASELINE_CONCURRENCY = 16;
 /** Full-sync repetitions per workload (fresh destination zones each time); figures are medians. */
 const REPS = Math.max(1, Number(process.env.BENCH_REPS ?? 3));
-/** The primary incremental run uses delay 0; the shipped default (1) is measured as well for comparison. */
-const INC_DELAYS = (process.env.BENCH_INC_DELAYS ?? '0,1').split(',').map(Number).filter((n) => Number.isInteger(n) && n >= 0);
+/** The primary incremental run uses delay 0; the shipped default (0.5) and 1 are measured as well for comparison. */
+const INC_DELAYS = (process.env.BENCH_INC_DELAYS ?? '0,0.5,1').split(',').map(Number).filter((n) => Number.isFinite(n) && n >= 0);
 /** Comma list of phases to run: small, large, inc (default all). */
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'small,large,inc').split(',').map((s) => s.trim()));
-const INC_RATE = 20; // PUTs per second
+/** PUTs per second of the incremental load (BENCH_INC_RATE). */
+const INC_RATE = Math.max(1, Number(process.env.BENCH_INC_RATE ?? 20));
 const INC_SECONDS = 20;
 const INC_POLL_MS = 20;
 const INC_KEY_DEADLINE_MS = 30_000;

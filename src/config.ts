@@ -44,7 +44,7 @@ export interface AgentConfig {
 
 export class ConfigError extends Error {}
 
-type Kind = 'string' | 'secret' | 'url' | 'bool' | 'posint' | 'nonnegint' | 'scope' | 'signature' | 'choice' | 'shards';
+type Kind = 'string' | 'secret' | 'url' | 'bool' | 'posint' | 'nonnegint' | 'nonnegnum' | 'scope' | 'signature' | 'choice' | 'shards';
 interface KeySpec { kind: Kind; dflt?: unknown; describe: string; choices?: string[] }
 
 /** Defaults are tuned for low lag: the old agent slept 30 s + 30 s between passes. */
@@ -61,7 +61,7 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   num_workers: { kind: 'posint', dflt: 4, describe: 'Log shards worked on in parallel' },
   max_entries: { kind: 'posint', dflt: 1000, describe: 'Log entries read per page (and per bound write)' },
   lock_timeout: { kind: 'posint', dflt: 30, describe: 'Shard lock lease in seconds; renewed every third of it' },
-  incremental_sync_delay: { kind: 'nonnegint', dflt: 1, describe: 'Seconds between incremental passes' },
+  incremental_sync_delay: { kind: 'nonnegnum', dflt: 0.5, describe: 'Seconds between incremental passes (fractions allowed, e.g. 0.5); under load the lag is about this plus the copy time' },
   idle_poll_max: { kind: 'posint', dflt: 20, describe: 'Sources that answer shard heads one request per shard (RGW): a shard whose head has not moved is asked less and less often, up to every this many seconds (a shard that moved is asked every pass). Lower: the first change on an idle shard is seen sooner, at more requests' },
   object_sync_timeout: { kind: 'posint', dflt: 300, describe: 'Seconds one object copy may take (including op-state checks) before it becomes a retry' },
   prepare_error_delay: { kind: 'posint', dflt: 5, describe: 'Seconds to wait after a pass failed to start (zone unreachable)' },
@@ -113,6 +113,11 @@ function coerce(key: string, spec: KeySpec, v: unknown, origin: string): unknown
       const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
       const min = spec.kind === 'posint' ? 1 : 0;
       if (typeof n !== 'number' || !Number.isInteger(n) || n < min) throw bad(`must be an integer >= ${min}`);
+      return n;
+    }
+    case 'nonnegnum': {
+      const n = typeof v === 'string' && /^\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+      if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw bad('must be a number >= 0 (seconds, e.g. 0.5)');
       return n;
     }
     case 'scope':

@@ -92,7 +92,7 @@ describe('buildConfig / readConfigFile', () => {
       syncScope: cfg.syncScope, signature: cfg.signature, metadataOnly: cfg.metadataOnly, objectConcurrency: cfg.objectConcurrency,
       source: cfg.source, srcZone: cfg.srcZone, logFile: cfg.logFile,
     }, {
-      incrementalSyncDelay: 1, lockTimeout: 30, numWorkers: 4, maxEntries: 1000, objectSyncTimeout: 300, prepareErrorDelay: 5,
+      incrementalSyncDelay: 0.5, lockTimeout: 30, numWorkers: 4, maxEntries: 1000, objectSyncTimeout: 300, prepareErrorDelay: 5,
       rgwDataLogWindow: 30, syncScope: 'incremental', signature: 'v4', metadataOnly: false, objectConcurrency: 16,
       source: undefined, srcZone: undefined, logFile: undefined,
     });
@@ -107,6 +107,8 @@ describe('buildConfig / readConfigFile', () => {
     assert.equal(cfg.numWorkers, 8);
     assert.equal(cfg.metadataOnly, true);
     assert.equal(cfg.incrementalSyncDelay, 0, 'incremental_sync_delay may be 0');
+    assert.equal(buildConfig(REQUIRED, { incremental_sync_delay: '0.25' }, NO_ENV).incrementalSyncDelay, 0.25, 'and a fraction of a second');
+    assert.equal(buildConfig(REQUIRED, {}, NO_ENV).incrementalSyncDelay, 0.5, 'the default');
     assert.equal(cfg.maxEntries, 1000);
     assert.equal(cfg.signature, 'v2');
   });
@@ -146,7 +148,8 @@ describe('buildConfig / readConfigFile', () => {
     ['num_workers', 1.5, /"num_workers" must be an integer >= 1/],
     ['num_workers', 'four', /"num_workers" must be an integer >= 1/],
     ['lock_timeout', 0, /"lock_timeout" must be an integer >= 1/],
-    ['incremental_sync_delay', -1, /"incremental_sync_delay" must be an integer >= 0/],
+    ['incremental_sync_delay', -1, /"incremental_sync_delay" must be a number >= 0/],
+    ['incremental_sync_delay', 'soon', /"incremental_sync_delay" must be a number >= 0/],
     ['destination', 'ftp://x', /"destination" must start with http:\/\/ or https:\/\//],
     ['destination', 'rgw2:7480', /"destination" must start with http/],
     ['destination', 'not a url', /"destination" must be a URL/],
