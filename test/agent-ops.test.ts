@@ -2,13 +2,22 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { call } from './helpers/http.js';
-import { createUser, put, remoteCopies, startPair, zoneState, type Pair } from './helpers/pair.js';
+import { createUser, put, remoteCopies, sameZoneState, startPair, type Creds, type Pair } from './helpers/pair.js';
 import { startProc, until } from './helpers/procs.js';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-async function equal(p: Pair): Promise<boolean> {
-  return JSON.stringify(await zoneState(p.east, p.sys)) === JSON.stringify(await zoneState(p.westDirect, p.sys));
+function equal(p: Pair): Promise<boolean> {
+  return sameZoneState(p.east, p.westDirect, p.sys);
+}
+
+/** A pair whose bucket of alice's was full-synced; returns alice. */
+async function fullySynced(p: Pair, bucket: string): Promise<Creds> {
+  const alice = await createUser(p.east, p.sys, 'alice');
+  assert.equal((await call(p.east, 'PUT', `/${bucket}`, alice)).status, 200);
+  const full = p.agent(['full-sync']);
+  assert.equal(await full.exited, 0, full.output());
+  return alice;
 }
 
 describe('operations', () => {
@@ -40,25 +49,19 @@ describe('operations', () => {
 
   it('a pass asks an embedded source for all shard heads in one call per log, not shard by shard', async () => {
     p = await startPair({ mdShards: 8, dataShards: 16 });
-    const alice = await createUser(p.east, p.sys, 'alice');
-    assert.equal((await call(p.east, 'PUT', '/heads-bucket', alice)).status, 200);
-    const full = p.agent(['full-sync']);
-    assert.equal(await full.exited, 0, full.output());
+    const alice = await fullySynced(p, 'heads-bucket');
     await put(p.east, alice, 'heads-bucket', 'after', 'x');
     const once = p.agent(['sync', '--once']);
     assert.equal(await once.exited, 0, once.output());
     const out = once.output();
     assert.equal((out.match(/GET http:\/\/127\.0\.0\.1:\d+\/admin\/log\?type=(data|metadata)&heads(&period=[^ ]*)? -> 200/g) ?? []).length, 2, 'one heads call per log');
     assert.equal((out.match(/GET http:\/\/127\.0\.0\.1:\d+\/admin\/log\?info&type=(data|metadata)&id=/g) ?? []).length, 0, 'no per-shard head calls');
-    assert.equal(JSON.stringify(await zoneState(p.east, p.sys)), JSON.stringify(await zoneState(p.westDirect, p.sys)), 'the change was still found and synced');
+    assert.equal(await equal(p), true, 'the change was still found and synced');
   });
 
   it('status reports behind, then caught up; exit codes 1 and 0; --json', async () => {
     p = await startPair({ mdShards: 4, dataShards: 4 });
-    const alice = await createUser(p.east, p.sys, 'alice');
-    assert.equal((await call(p.east, 'PUT', '/status-bucket', alice)).status, 200);
-    const full = p.agent(['full-sync']);
-    assert.equal(await full.exited, 0, full.output());
+    const alice = await fullySynced(p, 'status-bucket');
     for (let i = 0; i < 5; i++) await put(p.east, alice, 'status-bucket', `k${i}`, 'x');
     await createUser(p.east, p.sys, 'bob');
 

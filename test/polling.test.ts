@@ -6,7 +6,7 @@ import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { nextPollInterval, pollDue } from '../src/sync/polling.js';
 import { call } from './helpers/http.js';
-import { createUser, put, startPair, zoneState, type Pair } from './helpers/pair.js';
+import { createUser, put, sameZoneState, startPair, type Pair } from './helpers/pair.js';
 import { until } from './helpers/procs.js';
 
 describe('poll schedule', () => {
@@ -39,7 +39,7 @@ describe('a source without one-call heads (as RGW)', () => {
     const alice = await createUser(p.east, p.sys, 'alice');
     assert.equal((await call(p.east, 'PUT', '/quiet', alice)).status, 200);
     const daemon = p.agent(['sync'], { idle_poll_max: 2 });
-    await until('the initial sync', async () => JSON.stringify(await zoneState(p.east, p.sys)) === JSON.stringify(await zoneState(p.westDirect, p.sys)), 30_000, 200);
+    await until('the initial sync', () => sameZoneState(p.east, p.westDirect, p.sys), 30_000, 200);
     const headCalls = () => proxy.seen.filter((s) => /^\/admin\/log\?info&type=(data|metadata)&id=/.test(s.url)).length;
     // Past the ramp (0.1 s doubling to 2 s), count the asks over 4 s of rest.
     await new Promise((r) => setTimeout(r, 5000));

@@ -10,7 +10,7 @@ import { AgentError, NotFound } from '../client/errors.js';
 import type { ListedObject } from '../client/s3.js';
 import { Stopped, forEachLimit } from '../worker/pool.js';
 import type { ShardLock } from '../worker/lock.js';
-import { retryLater, type ReadContext, type SyncContext } from './context.js';
+import { isStateBucket, retryLater, type ReadContext, type SyncContext } from './context.js';
 import { syncMetadataKey } from './metadata.js';
 import { syncObject } from './objectsync.js';
 import { runShard, type ShardLog, type ShardRun } from './shardrun.js';
@@ -44,8 +44,8 @@ export function parseInstanceName(name: string): InstanceName | undefined {
   return { bucket: parts[0], id: parts[1], ...(shard !== undefined ? { shard } : {}), ...(gen ? { gen } : {}), name };
 }
 
-/** The instance (with index shard) a bilog listing takes: the name without its generation. */
-function listedInstance(inst: InstanceName): string {
+/** The instance (with index shard) a bilog listing or trim takes: the name without its generation. */
+export function listedInstance(inst: InstanceName): string {
   return instanceName(inst.bucket, inst.id, inst.shard);
 }
 
@@ -57,6 +57,18 @@ function bucketId(doc: Buffer | undefined): string | undefined {
 /** The source's current instance id of a bucket, or undefined when the bucket is gone. */
 export async function currentInstance(ctx: Pick<ReadContext, 'src'>, bucket: string): Promise<string | undefined> {
   return bucketId(await ctx.src.getMetadata('bucket', bucket));
+}
+
+/** Every bucket on the source (the agent's own aside) with its current instance id; a bucket removed meanwhile is left out. */
+export async function sourceInstances(ctx: Pick<ReadContext, 'src' | 'cfg'>): Promise<Map<string, string>> {
+  const buckets: string[] = [];
+  for await (const b of ctx.src.metadataKeys('bucket')) if (!isStateBucket(ctx, b)) buckets.push(b);
+  const out = new Map<string, string>();
+  await forEachLimit(buckets, 16, async (b) => {
+    const id = await currentInstance(ctx, b);
+    if (id) out.set(b, id);
+  });
+  return out;
 }
 
 /**

@@ -7,7 +7,7 @@ import type { LogType, PeriodRef } from '../rgw/wire.js';
 import { compareMarkers } from '../rgw/markers.js';
 import type { SyncContext } from './context.js';
 import { runMetadataShard } from './metadata.js';
-import { PeriodGap, shardHead, shardPeriodPlan } from './periods.js';
+import { PeriodGap, headsPeriod, shardHead, shardPeriodPlan } from './periods.js';
 import { dataShardLog } from './data.js';
 import { withShardLock } from './shardlock.js';
 import { runShard, type ShardRun } from './shardrun.js';
@@ -103,7 +103,7 @@ export class Syncer {
     const states = this.state[type];
     const work: number[] = [];
     // One call for every head where the source offers it: an idle pass then costs one request.
-    const heads = await this.ctx.src.shardHeads(type, type === 'metadata' ? current?.id : undefined);
+    const heads = await this.ctx.src.shardHeads(type, headsPeriod(type, current));
     const now = performance.now();
     const baseMs = Math.max(this.ctx.cfg.incrementalSyncDelay * 1000, IDLE_REST_MS);
     // A shard that still owes its full sync is not replayed: its log alone may not hold everything.

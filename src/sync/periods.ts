@@ -37,13 +37,18 @@ export function shardPeriodPlan(type: 'metadata' | 'data', bound: PeriodRef | un
   return type === 'metadata' ? periodToRead(bound, current) : { read: undefined, final: true };
 }
 
+/** The log one-call heads (AdminApi.shardHeads) are asked of: the current period's for metadata; the data log has none. */
+export function headsPeriod(type: 'metadata' | 'data', current: PeriodRef | undefined): string | undefined {
+  return type === 'metadata' ? current?.id : undefined;
+}
+
 /**
  * A shard's head for `plan`: from `heads` (every shard's head in the current period, one call)
  * where the shard reads that log, else asked of the shard (a metadata shard still in an older
  * period, or a source without one-call heads).
  */
 export async function shardHead(src: Pick<AdminApi, 'shardMarker'>, heads: string[] | undefined, type: 'metadata' | 'data', shard: number, plan: PeriodPlan, current: PeriodRef | undefined): Promise<string> {
-  if (heads && plan.read?.id === (type === 'metadata' ? current?.id : undefined)) return heads[shard] ?? '';
+  if (heads && plan.read?.id === headsPeriod(type, current)) return heads[shard] ?? '';
   return src.shardMarker(type, shard, plan.read?.id);
 }
 

@@ -5,11 +5,11 @@
  */
 import type { DataLogEntry, LogType, MdLogEntry, PeriodRef } from '../client/admin.js';
 import { compareMarkers } from '../rgw/markers.js';
-import { describePeriod, shardHead, shardPeriodPlan } from './periods.js';
+import { describePeriod, headsPeriod, shardHead, shardPeriodPlan } from './periods.js';
 import type { ReadContext } from './context.js';
 import { forEachLimit } from '../worker/pool.js';
 import { isVersionedInstance, versionedNote } from './versioning.js';
-import { currentInstance } from './bucketsync.js';
+import { sourceInstances } from './bucketsync.js';
 import { bucketOfInstance } from './data.js';
 import { isStateBucket } from './context.js';
 import { collectHolds, countBehind, readRegistry, registrationKey, scopeOf, type BehindBounds } from './trim.js';
@@ -44,8 +44,8 @@ export interface StatusReport {
   caught_up: boolean;
 }
 
-async function sourceLogs(ctx: ReadContext, current: PeriodRef | undefined, now: number): Promise<SourceLogsStatus> {
-  const behind = await countBehind(ctx, await collectHolds(ctx), current);
+async function sourceLogs(ctx: ReadContext, current: PeriodRef | undefined, now: number, instances: Map<string, string>): Promise<SourceLogsStatus> {
+  const behind = await countBehind(ctx, await collectHolds(ctx, instances), current);
   const mineKey = registrationKey(ctx.zones.destination.id, scopeOf(ctx.cfg));
   const staleAfter = Math.max(STALE_REGISTRATION_S, 2 * ctx.cfg.trimInterval);
   const registered = [...(await readRegistry(ctx)).entries()].map(([key, r]) => {
@@ -55,14 +55,10 @@ async function sourceLogs(ctx: ReadContext, current: PeriodRef | undefined, now:
   return { behind_bounds: behind, trim_source_logs: ctx.cfg.trimSourceLogs, registered };
 }
 
-/** Source buckets whose current instance holds versions (two metadata GETs a bucket). */
-async function versionedBuckets(ctx: ReadContext): Promise<string[]> {
+/** Source buckets whose current instance holds versions (one more metadata GET a bucket). */
+async function versionedBuckets(ctx: ReadContext, instances: Map<string, string>): Promise<string[]> {
   const out: string[] = [];
-  const buckets: string[] = [];
-  for await (const b of ctx.src.metadataKeys('bucket')) buckets.push(b);
-  await forEachLimit(buckets, 16, async (b) => {
-    const id = await currentInstance(ctx, b);
-    if (!id) return;
+  await forEachLimit([...instances], 16, async ([b, id]) => {
     const doc = await ctx.src.getMetadata('bucket.instance', `${b}:${id}`);
     if (doc && isVersionedInstance(JSON.parse(doc.toString('utf8')))) out.push(b);
   });
@@ -74,7 +70,7 @@ async function versionedBuckets(ctx: ReadContext): Promise<string[]> {
 async function shardStatuses(ctx: ReadContext, type: LogType, now: number, current: PeriodRef | undefined): Promise<ShardStatus[]> {
   const n = await ctx.src.shardCount(type);
   const out: ShardStatus[] = new Array(n);
-  const heads = await ctx.src.shardHeads(type, type === 'metadata' ? current?.id : undefined);
+  const heads = await ctx.src.shardHeads(type, headsPeriod(type, current));
   await forEachLimit([...Array(n).keys()], 16, async (shard) => {
     const bound = await ctx.bounds.get(type, String(shard));
     // A metadata bound in an older period is behind whatever the current log's head says.
@@ -113,6 +109,8 @@ export async function collectStatus(ctx: ReadContext, maxListed = 100): Promise<
   const current = await ctx.periods.current();
   const md = await shardStatuses(ctx, 'metadata', now, current);
   const data = ctx.cfg.metadataOnly ? [] : await shardStatuses(ctx, 'data', now, current);
+  // Listed once for both the versioning warning and the bucket-index holds.
+  const instances = ctx.cfg.metadataOnly ? undefined : await sourceInstances(ctx);
   const retries: StatusReport['retries'] = [];
   let retryItems = 0;
   for (const s of md) for (const name of s.retries) { retryItems++; if (retries.length < maxListed) retries.push({ type: 'metadata', entity: String(s.shard), name }); }
@@ -141,8 +139,8 @@ export async function collectStatus(ctx: ReadContext, maxListed = 100): Promise<
     retries,
     behind_shards: behindShards,
     ...(current ? { metadata_period: describePeriod(current) } : {}),
-    versioned_buckets: ctx.cfg.metadataOnly ? [] : await versionedBuckets(ctx),
-    source_logs: await sourceLogs(ctx, current, now),
+    versioned_buckets: instances ? await versionedBuckets(ctx, instances) : [],
+    source_logs: await sourceLogs(ctx, current, now, instances ?? new Map()),
     // No bound = never synced, whatever the source log holds (an empty or trimmed log says nothing).
     caught_up: behindShards.length === 0 && retryItems === 0 && md.every((x) => x.marker !== '(none)') && data.every((x) => x.marker !== '(none)'),
   };

@@ -17,7 +17,7 @@ import { NotFound } from '../client/errors.js';
 import { forEachLimit, Stopped } from '../worker/pool.js';
 import { sleep } from '../worker/sleep.js';
 import type { ReadContext, SyncContext } from './context.js';
-import { currentInstance, instanceName, parseInstanceName } from './bucketsync.js';
+import { instanceName, listedInstance, parseInstanceName, sourceInstances } from './bucketsync.js';
 import { fenceWait, metadataHoldIn, parseRegistration, sameHolds, trimPoint, type MetadataHold, type Registration } from './trimpoints.js';
 
 const PREFIX = 'trim/';
@@ -78,14 +78,10 @@ export async function readRegistry(ctx: ReadContext): Promise<Map<string, Regist
   return out;
 }
 
-/** Bucket-index log names (as bounds name them) of every current bucket instance on the source. */
-async function bilogNames(ctx: ReadContext): Promise<string[]> {
-  const buckets: string[] = [];
-  for await (const b of ctx.src.metadataKeys('bucket')) if (b !== ctx.cfg.stateBucket) buckets.push(b);
+/** Bucket-index log names (as bounds name them) of the source's current bucket instances. */
+async function bilogNames(ctx: ReadContext, instances: Map<string, string>): Promise<string[]> {
   const names: string[] = [];
-  await forEachLimit(buckets, 16, async (b) => {
-    const id = await currentInstance(ctx, b);
-    if (!id) return;
+  await forEachLimit([...instances], 16, async ([b, id]) => {
     const { maxMarker, latestGen } = await ctx.src.bilogInfo(`${b}:${id}`);
     const shards = shardMarkers(maxMarker);
     if (shards.length === 0) names.push(instanceName(b, id, undefined, latestGen));
@@ -97,9 +93,10 @@ async function bilogNames(ctx: ReadContext): Promise<string[]> {
 /**
  * What this agent still needs of each log it reads, from its bounds: a shard without a bound
  * holds the whole log (its full sync has not finished). Bucket-index logs are named only where a
- * bound exists; a destination that names none holds that log whole anyway.
+ * bound exists; a destination that names none holds that log whole anyway. `instances`: the
+ * source's buckets and current instances, where the caller has listed them already.
  */
-export async function collectHolds(ctx: ReadContext): Promise<Holds> {
+export async function collectHolds(ctx: ReadContext, instances?: Map<string, string>): Promise<Holds> {
   const metadata: Record<string, MetadataHold> = {};
   const data: Record<string, string> = {};
   const bilog: Record<string, string> = {};
@@ -115,7 +112,7 @@ export async function collectHolds(ctx: ReadContext): Promise<Holds> {
       const b = await ctx.bounds.get('data', String(s));
       data[s] = b && !isStartMarker(b.marker) ? b.marker : '';
     });
-    await forEachLimit(await bilogNames(ctx), 16, async (name) => {
+    await forEachLimit(await bilogNames(ctx, instances ?? await sourceInstances(ctx)), 16, async (name) => {
       const b = await ctx.bounds.get('bucket-index', name);
       if (b && !isStartMarker(b.marker)) bilog[name] = b.marker;
     });
@@ -177,7 +174,7 @@ export async function countBehind(ctx: ReadContext, holds: Holds, current: Perio
     out.bucket_index += await count(upTo, async (m) => {
       let page;
       try {
-        page = await ctx.src.listBilog(instanceName(inst.bucket, inst.id, inst.shard), m, 1000, inst.gen ?? 0);
+        page = await ctx.src.listBilog(listedInstance(inst), m, 1000, inst.gen ?? 0);
       } catch (e) {
         if (e instanceof NotFound) return { ids: [], end: '', truncated: false };
         throw e;
@@ -272,7 +269,9 @@ export class SourceLogTrim {
     const current = await this.ctx.periods.current();
     const [mdShards, dataShards] = await Promise.all([this.ctx.src.shardCount('metadata'), this.ctx.cfg.metadataOnly ? 0 : this.ctx.src.shardCount('data')]);
     const { round } = fenceFor(this.ctx.cfg.trimInterval);
-    let pending: string[] | undefined;
+    type Log = { kind: 'metadata' | 'data' | 'bilog'; name: string };
+    const hold = (log: Log, r: Registration): string | undefined => log.kind === 'metadata' ? metadataHoldIn(r.metadata[log.name], current) : r[log.kind][log.name];
+    let pending: Log[] | undefined;
     const done = { metadata: 0, data: 0, bilog: 0 };
     let agents = 0;
     let destinations = 0;
@@ -284,34 +283,32 @@ export class SourceLogTrim {
       destinations = new Set(regs.map((r) => r.destination.id)).size;
       const listedAt = performance.now();
       pending ??= [
-        ...[...Array(mdShards).keys()].map((s) => `metadata/${s}`),
-        ...[...Array(dataShards).keys()].map((s) => `data/${s}`),
-        ...[...new Set(regs.flatMap((r) => Object.keys(r.bilog)))].sort().map((n) => `bilog/${n}`),
+        ...[...Array(mdShards).keys()].map((s): Log => ({ kind: 'metadata', name: String(s) })),
+        ...[...Array(dataShards).keys()].map((s): Log => ({ kind: 'data', name: String(s) })),
+        ...[...new Set(regs.flatMap((r) => Object.keys(r.bilog)))].sort().map((name): Log => ({ kind: 'bilog', name })),
       ];
       while (pending.length > 0) {
         if (this.ctx.stop.aborted) return;
         // A registration written after the registry was read must not be trimmed past: past the
         // round's time, read the registry again before the next call.
         if (performance.now() - listedAt > round) break;
-        const log = pending.shift() as string;
-        const [kind, rest] = [log.slice(0, log.indexOf('/')), log.slice(log.indexOf('/') + 1)];
-        const point = kind === 'metadata' ? trimPoint(regs, (r) => metadataHoldIn(r.metadata[rest], current))
-          : kind === 'data' ? trimPoint(regs, (r) => r.data[rest])
-            : trimPoint(regs, (r) => r.bilog[rest]);
-        if (point === undefined || this.trimmed.get(log) === point) continue;
-        if (kind === 'metadata') await this.ctx.src.trimLog('metadata', Number(rest), point, current?.id);
-        else if (kind === 'data') await this.ctx.src.trimLog('data', Number(rest), point);
-        else {
-          const inst = parseInstanceName(rest);
+        const log = pending.shift() as Log;
+        const key = `${log.kind}/${log.name}`;
+        const point = trimPoint(regs, (r) => hold(log, r));
+        if (point === undefined || this.trimmed.get(key) === point) continue;
+        if (log.kind === 'bilog') {
+          const inst = parseInstanceName(log.name);
           if (!inst) continue;
           try {
-            await this.ctx.src.trimBilog(instanceName(inst.bucket, inst.id, inst.shard), markerPosition(point), inst.gen ?? 0);
+            await this.ctx.src.trimBilog(listedInstance(inst), markerPosition(point), inst.gen ?? 0);
           } catch (e) {
             if (!(e instanceof NotFound)) throw e;
           }
+        } else {
+          await this.ctx.src.trimLog(log.kind, Number(log.name), point, log.kind === 'metadata' ? current?.id : undefined);
         }
-        this.trimmed.set(log, point);
-        done[kind as keyof typeof done]++;
+        this.trimmed.set(key, point);
+        done[log.kind]++;
       }
     }
     const n = done.metadata + done.data + done.bilog;

@@ -534,7 +534,7 @@ export class Store {
       if (!prev) return { found: false, files: [] };
       let files: string[] = [];
       if (section === 'bucket.instance') {
-        files = (this.stmt('SELECT file FROM objects WHERE instance = ?').all(key) as { file: string }[]).map((r) => r.file).filter((f) => !isInlineFile(f));
+        files = (this.stmt('SELECT file FROM objects WHERE instance = ?').all(key) as { file: string }[]).map((r) => r.file);
         this.stmt('DELETE FROM inline_bodies WHERE file IN (SELECT file FROM objects WHERE instance = ?)').run(key);
         this.stmt('DELETE FROM objects WHERE instance = ?').run(key);
       }
@@ -574,7 +574,7 @@ export class Store {
         .stmt('INSERT INTO objects (instance, key, size, etag, content_type, meta, mtime_us, file, attrs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(instance, key) DO UPDATE SET size = excluded.size, etag = excluded.etag, content_type = excluded.content_type, meta = excluded.meta, mtime_us = excluded.mtime_us, file = excluded.file, attrs = excluded.attrs')
         .run(bucket.instance, o.key, o.size, o.etag, o.content_type, o.meta, mtime, o.file, o.attrs ?? '{}');
       this.appendBilog(bucket.name, bucket.instance, 'write', o.key);
-      return { replaced: prev && !isInlineFile(prev.file) ? prev.file : undefined, mtime_us: mtime };
+      return { replaced: prev?.file, mtime_us: mtime };
     });
   }
 
@@ -597,10 +597,7 @@ export class Store {
       if (!prev) return {};
       this.stmt('DELETE FROM objects WHERE instance = ? AND key = ?').run(bucket.instance, key);
       this.appendBilog(bucket.name, bucket.instance, 'del', key);
-      if (isInlineFile(prev.file)) {
-        this.stmt('DELETE FROM inline_bodies WHERE file = ?').run(prev.file);
-        return {};
-      }
+      if (isInlineFile(prev.file)) this.stmt('DELETE FROM inline_bodies WHERE file = ?').run(prev.file);
       return { file: prev.file };
     });
   }

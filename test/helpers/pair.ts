@@ -162,6 +162,11 @@ export async function zoneState(base: string, sys: Creds): Promise<Record<string
   return state;
 }
 
+/** Two zones hold the same users, buckets, owners and objects (zoneState). */
+export async function sameZoneState(a: string, b: string, sys: Creds): Promise<boolean> {
+  return JSON.stringify(await zoneState(a, sys)) === JSON.stringify(await zoneState(b, sys));
+}
+
 /** Remote copies the destination was asked for (as the proxy saw them), since a time. */
 export function remoteCopies(p: Pair, since = 0): number {
   return p.proxy.seen.filter((s) => s.t >= since && s.method === 'PUT' && s.url.includes('rgwx-source-zone')).length;
