@@ -69,7 +69,7 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   log_file: { kind: 'string', describe: 'Also write logs to this file' },
   sync_scope: { kind: 'scope', dflt: 'incremental', describe: 'full or incremental (what "sync" does when bounds exist)' },
   signature: { kind: 'signature', dflt: 'v4', describe: 'Request signing: v4 (default) or v2 for legacy gateways' },
-  object_concurrency: { kind: 'posint', dflt: 16, describe: 'Objects copied in parallel within one batch' },
+  object_concurrency: { kind: 'posint', dflt: 64, describe: 'Object copies in flight at most, across every bucket and shard (one pool); halved while the destination answers 503/SlowDown and grown back as it keeps up' },
   state_store: { kind: 'choice', choices: ['auto', 'replica-log', 'bucket', 'file'], dflt: 'auto', describe: 'Where sync bounds live: auto (replica-log when the destination has it, else bucket), replica-log, bucket (objects in state_bucket on the destination), file (state_file)' },
   state_bucket: { kind: 'string', dflt: 'rgw-agent-state', describe: 'Bucket for the bucket state store on the destination, and for the trim registry on the source (created on demand; never synced). Agents of one source see each other only when they use the same name' },
   state_file: { kind: 'string', describe: 'Local JSON file for the file state store' },

@@ -78,7 +78,7 @@ describe('buildConfig / readConfigFile', () => {
       destination: 'http://us-west.example.com', source: undefined, srcZone: 'us-east', metadataOnly: false,
       numWorkers: 2, maxEntries: 500, lockTimeout: 60, incrementalSyncDelay: 30, objectSyncTimeout: 216000,
       prepareErrorDelay: 10, rgwDataLogWindow: 30, logFile: '/var/log/radosgw/radosgw-sync-us-east-west.log',
-      syncScope: 'full', signature: 'v4', objectConcurrency: 16,
+      syncScope: 'full', signature: 'v4', objectConcurrency: 64,
     };
     const got = Object.fromEntries(Object.keys(expected).map((k) => [k, cfg[k as keyof AgentConfig]]));
     assert.deepEqual(got, expected);
@@ -93,7 +93,7 @@ describe('buildConfig / readConfigFile', () => {
       source: cfg.source, srcZone: cfg.srcZone, logFile: cfg.logFile,
     }, {
       incrementalSyncDelay: 0.5, lockTimeout: 30, numWorkers: 4, maxEntries: 1000, objectSyncTimeout: 300, prepareErrorDelay: 5,
-      rgwDataLogWindow: 30, syncScope: 'incremental', signature: 'v4', metadataOnly: false, objectConcurrency: 16,
+      rgwDataLogWindow: 30, syncScope: 'incremental', signature: 'v4', metadataOnly: false, objectConcurrency: 64,
       source: undefined, srcZone: undefined, logFile: undefined,
     });
     assert.equal(cfg.destination, 'http://rgw2.example.com:7480');

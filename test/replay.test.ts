@@ -270,4 +270,94 @@ describe('the replay loop without sockets', () => {
       assert.equal(await ctx.bounds.get('bucket-index', 'b:1'), undefined);
     } finally { cleanup(); }
   });
+
+  describe('pipelined logs (bucket-index): the next page starts before this one ends; bounds still in order', () => {
+    /** Pages of two entries; sync of a name waits while `hold` has it. */
+    function heldLog(entries: { id: string; name: string }[], events: string[], hold: Map<string, Promise<void>>, stopAt?: { name: string; stop: AbortController }): ShardLog {
+      return {
+        type: 'bucket-index',
+        entity: 'b:1',
+        pipelined: true,
+        async read(marker, max) {
+          const rest = entries.filter((e) => e.id > marker).slice(0, max);
+          return { names: rest.map((e) => e.name), size: rest.length, end: rest.at(-1)?.id ?? '', truncated: rest.length === max };
+        },
+        async sync(names) {
+          if (stopAt && names.includes(stopAt.name)) {
+            stopAt.stop.abort();
+            throw new Stopped();
+          }
+          events.push(`start ${names.join(',')}`);
+          await Promise.all(names.map((n) => hold.get(n)));
+          events.push(`end ${names.join(',')}`);
+          return new Set<string>();
+        },
+      };
+    }
+    const gate = () => {
+      let open!: () => void;
+      const p = new Promise<void>((r) => { open = r; });
+      return { p, open };
+    };
+
+    it('a slow key on page 1 does not hold page 2 back, but the bound passes page 1 only once it is done', async () => {
+      const { ctx, lock, cleanup } = await loopCtx();
+      try {
+        const events: string[] = [];
+        const slow = gate();
+        const hold = new Map([['slow', slow.p]]);
+        const log = heldLog([{ id: '01', name: 'slow' }, { id: '02', name: 'a' }, { id: '03', name: 'b' }, { id: '04', name: 'c' }], events, hold);
+        const run = runShard(ctx, log, lock);
+        await until(() => events.includes('end b,c'));
+        assert.deepEqual(events, ['start slow,a', 'start b,c', 'end b,c'], 'page 2 ran while page 1 waited');
+        assert.equal(await ctx.bounds.get('bucket-index', 'b:1'), undefined, 'no bound past unfinished page 1');
+        slow.open();
+        const r = await run;
+        assert.deepEqual([r.status, r.marker], ['done', '04']);
+        assert.equal((await ctx.bounds.get('bucket-index', 'b:1'))?.marker, '04');
+      } finally { cleanup(); }
+    });
+
+    it('a key on two pages is never synced twice at once: page 2 waits for page 1', async () => {
+      const { ctx, lock, cleanup } = await loopCtx();
+      try {
+        const events: string[] = [];
+        const slow = gate();
+        const log = heldLog([{ id: '01', name: 'k' }, { id: '02', name: 'a' }, { id: '03', name: 'k' }, { id: '04', name: 'b' }], events, new Map([['a', slow.p]]));
+        const run = runShard(ctx, log, lock);
+        await until(() => events.length >= 1);
+        await new Promise((r) => setImmediate(r));
+        assert.deepEqual(events, ['start k,a'], 'page 2 names k too: it has not started');
+        slow.open();
+        await run;
+        assert.deepEqual(events, ['start k,a', 'end k,a', 'start k,b', 'end k,b']);
+      } finally { cleanup(); }
+    });
+
+    it('stopped on page 2 after page 1 finished: the bound is page 1\'s end, not beyond', async () => {
+      const { ctx, cleanup } = await loopCtx();
+      try {
+        const stop = new AbortController();
+        const lock = ShardLock.none('data', 0, stop.signal);
+        const slow = gate();
+        const events: string[] = [];
+        const log = heldLog([{ id: '01', name: 'a' }, { id: '02', name: 'b' }, { id: '03', name: 'c' }, { id: '04', name: 'd' }, { id: '05', name: 'x' }, { id: '06', name: 'y' }], events, new Map([['a', slow.p]]), { name: 'c', stop });
+        const run = runShard({ ...ctx, stop: stop.signal } as SyncContext, log, lock);
+        await until(() => stop.signal.aborted);
+        slow.open();
+        const r = await run;
+        assert.equal(r.status, 'stopped');
+        assert.equal((await ctx.bounds.get('bucket-index', 'b:1'))?.marker, '02');
+        assert.ok(!events.some((e) => e.includes('x')), 'nothing read after the stop is synced');
+      } finally { cleanup(); }
+    });
+  });
 });
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

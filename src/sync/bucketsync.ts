@@ -8,7 +8,7 @@ import { bucketIndexShard } from '../rgw/shard.js';
 import { laterMarker, shardMarkers } from '../rgw/markers.js';
 import { AgentError, NotFound } from '../client/errors.js';
 import type { ListedObject } from '../client/s3.js';
-import { Stopped, forEachLimit } from '../worker/pool.js';
+import { Stopped, forEachLimit, forEachLimitAsync } from '../worker/pool.js';
 import type { ShardLock } from '../worker/lock.js';
 import { isStateBucket, retryLater, type ReadContext, type SyncContext } from './context.js';
 import { syncMetadataKey } from './metadata.js';
@@ -89,20 +89,25 @@ export async function ensureInstance(ctx: SyncContext, inst: InstanceName): Prom
 }
 
 /**
- * Syncs objects of a bucket instance; returns the keys that failed (retry items). `differ`: keys
- * the listings already show differ in content, with the source's listing entry (no HEAD needed).
+ * One key through the process-wide object pool; a failure is counted, logged and added to
+ * `failed` (a retry item). `listed`: the source's listing entry where the listings already show
+ * the destination lacks this version (copied straight from the GET, no HEADs). Throws Stopped when
+ * a stop or a lost lock came before the copy started.
  */
-export async function syncKeys(ctx: SyncContext, inst: Pick<InstanceName, 'bucket' | 'name'>, keys: Iterable<string>, signal: AbortSignal, differ?: Map<string, ListedObject>): Promise<Set<string>> {
-  const { bucket } = inst;
+async function syncOne(ctx: SyncContext, inst: Pick<InstanceName, 'bucket' | 'name'>, key: string, signal: AbortSignal, failed: Set<string>, listed?: ListedObject): Promise<void> {
+  try {
+    await ctx.objects.run(() => syncObject(ctx, inst.bucket, key, signal, inst.name, listed), signal);
+  } catch (e) {
+    if (e instanceof Stopped) throw e;
+    failed.add(key);
+    retryLater(ctx, 'object', `${inst.bucket}/${key}`, e);
+  }
+}
+
+/** Syncs objects of a bucket instance; returns the keys that failed (retry items). */
+export async function syncKeys(ctx: SyncContext, inst: Pick<InstanceName, 'bucket' | 'name'>, keys: Iterable<string>, signal: AbortSignal): Promise<Set<string>> {
   const failed = new Set<string>();
-  await forEachLimit(keys, ctx.cfg.objectConcurrency, async (key) => {
-    try {
-      await syncObject(ctx, bucket, key, signal, inst.name, differ?.get(key));
-    } catch (e) {
-      failed.add(key);
-      retryLater(ctx, 'object', `${bucket}/${key}`, e);
-    }
-  }, signal);
+  await forEachLimit(keys, ctx.cfg.objectConcurrency, (key) => syncOne(ctx, inst, key, signal, failed), signal);
   return failed;
 }
 
@@ -111,6 +116,7 @@ export function bucketIndexLog(ctx: SyncContext, inst: InstanceName): ShardLog {
   return {
     type: 'bucket-index',
     entity: inst.name,
+    pipelined: true,
     async read(marker, max) {
       let page: BilogEntry[];
       try {
@@ -157,23 +163,16 @@ export async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: Sha
   // Snapshot before listing: whatever changes while we list is replayed from the bucket-index log.
   const { maxMarker: snap, latestGen } = await ctx.src.bilogInfo(inst.name);
   const failed = new Set<string>();
-  let batch: string[] = [];
-  let differ = new Map<string, ListedObject>();
-  const flush = async () => {
-    for (const f of await syncKeys(ctx, inst, batch, lock.signal, differ)) failed.add(f);
-    batch = [];
-    differ = new Map();
-  };
   const dstListed = ctx.cfg.delete;
   const dstListing = dstListed ? ctx.dstS3.allObjects(bucket) : emptyListing();
-  for await (const [key, onSource, onDest] of mergeWalk(ctx.srcS3.allObjects(bucket), dstListing)) {
-    if (lock.signal.aborted) throw new Stopped();
-    // A key only on the destination is synced too: the source says it is gone, so it is removed.
-    if (onSource || ctx.cfg.delete) batch.push(key);
-    if (onSource && copyWithoutHeads(onSource, onDest, dstListed)) differ.set(key, onSource);
-    if (batch.length >= ctx.cfg.maxEntries) await flush();
+  // No barrier per page: keys stream from the listings into the object pool as slots free up.
+  async function* work(): AsyncGenerator<[string, ListedObject | undefined]> {
+    for await (const [key, onSource, onDest] of mergeWalk(ctx.srcS3.allObjects(bucket), dstListing)) {
+      // A key only on the destination is synced too: the source says it is gone, so it is removed.
+      if (onSource || ctx.cfg.delete) yield [key, onSource && copyWithoutHeads(onSource, onDest, dstListed) ? onSource : undefined];
+    }
   }
-  await flush();
+  await forEachLimitAsync(work(), ctx.cfg.objectConcurrency, ([key, listed]) => syncOne(ctx, inst, key, lock.signal, failed, listed), lock.signal);
   if (!lock.valid()) throw new Stopped('lost the lock');
   const perShard = shardMarkers(snap);
   // Bounds of the generation the snapshot is in; older generations hold nothing the listing missed.

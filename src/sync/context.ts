@@ -11,6 +11,7 @@ import type { BoundReader, BoundStore } from './bounds.js';
 import { RetryBackoff } from '../worker/retry.js';
 import type { Accounting } from '../accounting.js';
 import type { VersioningWatch } from './versioning.js';
+import type { ObjectPool } from '../worker/pool.js';
 
 export interface SyncLogger {
   info(msg: string): void;
@@ -65,6 +66,8 @@ export interface SyncContext extends ReadContext {
   dataLocks: boolean;
   /** Versioned source buckets, warned about once each. */
   versioning: VersioningWatch;
+  /** Every object copy, of every bucket and shard, runs through this one pool. */
+  objects: ObjectPool;
 }
 
 export function agentIdentity(): { lockerId: string; nextOpId: () => string } {

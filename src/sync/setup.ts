@@ -13,6 +13,8 @@ import { agentIdentity, type ReadContext, type SyncContext, type SyncLogger } fr
 import { Accounting } from '../accounting.js';
 import { RetryBackoff } from '../worker/retry.js';
 import { VersioningWatch } from './versioning.js';
+import { ObjectPool } from '../worker/pool.js';
+import { isSlowDown } from '../worker/adaptive.js';
 
 export interface SyncSetup { ctx: SyncContext; close(): Promise<void> }
 
@@ -23,7 +25,7 @@ export interface ReadSetup { ctx: ReadContext; close(): Promise<void> }
 interface Connection { src: ZoneClient; dst: ZoneClient; zones: ResolvedZones; lockerId: string; nextOpId: () => string; mapFrom: string }
 
 /** Clients for both zones and the zones resolved from the region map: GETs only. */
-async function connect(cfg: AgentConfig, log: SyncLogger): Promise<Connection> {
+async function connect(cfg: AgentConfig, log: SyncLogger, onDestStatus?: (status: number) => void): Promise<Connection> {
   const objectTimeoutMs = cfg.objectSyncTimeout * 1000;
   const { lockerId, nextOpId } = agentIdentity();
   const userAgent = `rgw-agent (${lockerId})`;
@@ -31,11 +33,16 @@ async function connect(cfg: AgentConfig, log: SyncLogger): Promise<Connection> {
   // never a signature or key.
   const onRequest = (endpoint: string) => (i: { method: string; path: string; status?: number; attempt: number; ms: number; error?: string }) =>
     log.debug(`${i.method} ${endpoint}${i.path} -> ${i.status ?? i.error} in ${i.ms}ms${i.attempt > 1 ? ` (attempt ${i.attempt})` : ''}`);
-  const clientFor = (endpoint: string, accessKey: string, secretKey: string) => new ZoneClient({
-    endpoint, credentials: { accessKey, secretKey }, signature: cfg.signature,
-    bodyTimeoutMs: objectTimeoutMs, connections: Math.max(8, cfg.numWorkers * cfg.objectConcurrency), userAgent, onRequest: onRequest(endpoint),
-  });
-  const dst = clientFor(cfg.destination, cfg.destAccessKey, cfg.destSecretKey);
+  const clientFor = (endpoint: string, accessKey: string, secretKey: string, onStatus?: (status: number) => void) => {
+    const logRequest = onRequest(endpoint);
+    return new ZoneClient({
+      endpoint, credentials: { accessKey, secretKey }, signature: cfg.signature,
+      // Copies in flight, plus room for listings, locks and bounds beside them.
+      bodyTimeoutMs: objectTimeoutMs, connections: cfg.objectConcurrency + 4 * cfg.numWorkers, userAgent,
+      onRequest: (i) => { logRequest(i); if (i.status !== undefined) onStatus?.(i.status); },
+    });
+  };
+  const dst = clientFor(cfg.destination, cfg.destAccessKey, cfg.destSecretKey, onDestStatus);
   let src: ZoneClient | undefined;
   try {
     const { from, groups: destMap } = await new AdminApi(dst).zoneMap();
@@ -83,7 +90,15 @@ export async function createReadContext(cfg: AgentConfig, log: SyncLogger): Prom
 }
 
 export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop: AbortSignal = new AbortController().signal): Promise<SyncSetup> {
-  const c = await connect(cfg, log);
+  const objects = new ObjectPool(() => cfg.objectConcurrency, Date.now, (limit, max, cause) => {
+    const why = cause === 'slowdown' ? 'the destination asked to slow down: 503/SlowDown' : cause === 'reloaded' ? 'object_concurrency reloaded' : 'the destination keeps up';
+    const line = `object copies in parallel: now ${limit} of at most ${max} (${why})`;
+    // A cut matters at 3 a.m.; the climb back is one step per line, so only its end is told.
+    if (cause === 'slowdown') log.warn(line);
+    else if (limit === max) log.info(line);
+    else log.debug(line);
+  });
+  const c = await connect(cfg, log, (status) => { if (isSlowDown(status)) objects.slowDown(); });
   const { zones, lockerId, nextOpId, mapFrom } = c;
   const srcClient = c.src;
   const dstClient = c.dst;
@@ -123,6 +138,7 @@ export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop:
       copyMode, transfer: new Transfer(srcClient, dstClient, cfg.multipartThreshold, cfg.objectSyncTimeout * 1000), owners: new Map(),
       dataShards: cfg.shards ? new Set(cfg.shards) : undefined, dataLocks: caps.dataLogLocks,
       versioning: new VersioningWatch((instance) => src.getMetadata('bucket.instance', instance), (m) => log.warn(m)),
+      objects,
     };
     log.info(`syncing ${zones.source.name} (${zones.sourceEndpoint}) -> ${zones.destination.name} (${cfg.destination}) in zonegroup ${zones.zonegroup.name}${cfg.metadataOnly ? ', metadata only' : ''}; zone map from ${mapFrom}; locker ${lockerId}`);
     return { ctx, close: async () => { await Promise.all([srcClient.close(), dstClient.close()]); } };
