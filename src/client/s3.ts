@@ -24,6 +24,20 @@ export interface ObjectHead {
   tagCount?: number;
 }
 
+/** What a HEAD (or a whole-object GET) answer says of the object. */
+export function headFromHeaders(h: Record<string, string | string[] | undefined>): ObjectHead {
+  const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(',') : v ?? '');
+  const meta: Record<string, string> = {};
+  for (const [name, value] of Object.entries(h)) {
+    const n = name.toLowerCase();
+    if (n.startsWith('x-amz-meta-')) meta[n.slice('x-amz-meta-'.length)] = one(value);
+  }
+  return {
+    size: Number(one(h['content-length']) || 0), etag: one(h.etag).replace(/"/g, ''), contentType: one(h['content-type']), meta,
+    attrs: attrsFromHeaders(h, [SOURCE_ETAG_META]), tagCount: tagCountFromHeaders(h),
+  };
+}
+
 /** A gateway that answers this to ?tagging or ?acl has no such attribute (the embedded zone before it kept them). */
 export function isUnsupported(e: unknown): boolean {
   return e instanceof HttpError && (e.status === 501 || e.status === 405);
@@ -119,16 +133,7 @@ export class S3Api {
       if (e instanceof NotFound) return undefined;
       throw e;
     }
-    const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(',') : v ?? '');
-    const meta: Record<string, string> = {};
-    for (const [name, value] of Object.entries(r.headers)) {
-      const n = name.toLowerCase();
-      if (n.startsWith('x-amz-meta-')) meta[n.slice('x-amz-meta-'.length)] = one(value);
-    }
-    return {
-      size: Number(one(r.headers['content-length']) || 0), etag: one(r.headers.etag).replace(/"/g, ''), contentType: one(r.headers['content-type']), meta,
-      attrs: attrsFromHeaders(r.headers, [SOURCE_ETAG_META]), tagCount: tagCountFromHeaders(r.headers),
-    };
+    return headFromHeaders(r.headers);
   }
 
   /** The object's tags in canonical form; '' for none or a vanished object. A gateway without tagging throws (see isUnsupported). */

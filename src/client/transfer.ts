@@ -12,7 +12,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import type { ZoneClient } from './http.js';
-import { isUnsupported, objectPath, S3Api, type ObjectHead } from './s3.js';
+import { headFromHeaders, isUnsupported, objectPath, S3Api, type ObjectHead } from './s3.js';
+import type { StreamResponse } from './http.js';
 import { AgentError, HttpError } from './errors.js';
 import {
   attrsFromHeaders, DEFAULT_STORAGE_CLASS, grantHeaders, REPLICATED_HEADERS, SOURCE_ETAG_META, STORAGE_CLASS_HEADER, tagCountFromHeaders,
@@ -57,6 +58,9 @@ function one(v: string | string[] | undefined): string | undefined {
 function isPlainMd5(etag: string): boolean {
   return /^[0-9a-f]{32}$/.test(etag);
 }
+
+/** What `Transfer.open` found on the source. */
+export type Opened = { kind: 'gone' } | { kind: 'same' } | { kind: 'open'; head: ObjectHead; get: StreamResponse };
 
 /** What a copy writes beside the body: the attributes of the version copied, read with it. */
 export interface CopiedVersion { attrs: ObjectAttrs; etag: string; tags?: string; acl?: Acl }
@@ -264,9 +268,53 @@ export class Transfer {
   }
 
   private async copySingle(bucket: string, key: string, head: ObjectHead, owner: string, o: CopyOptions): Promise<number | undefined> {
-    const path = objectPath(bucket, key);
     const get = await this.getVersion(bucket, key, head.etag, undefined);
     if (!get) return undefined;
+    return this.relay(bucket, key, head, get, owner, o);
+  }
+
+  /**
+   * The source's current version, opened with one GET (its body not read yet), unless it is the
+   * version with ETag `unlessEtag` ('same': the destination may already have it) or gone.
+   * `copyOpened` then copies it: the copy and its attributes come from that one answer.
+   */
+  async open(bucket: string, key: string, unlessEtag?: string): Promise<Opened> {
+    const headers: Record<string, string> = { 'x-amz-checksum-mode': 'ENABLED', ...(unlessEtag ? { 'if-none-match': `"${unlessEtag}"` } : {}) };
+    try {
+      const get = await this.src.stream('GET', objectPath(bucket, key), { headers, headersTimeoutMs: this.timeoutMs, bodyTimeoutMs: this.timeoutMs, accept: [304] });
+      if (get.status === 304) {
+        discard(get.body);
+        return { kind: 'same' };
+      }
+      return { kind: 'open', head: headFromHeaders(get.headers), get };
+    } catch (e) {
+      if (e instanceof HttpError && e.status === 404) return { kind: 'gone' };
+      throw e;
+    }
+  }
+
+  /** Copies what `open` opened; the answer is consumed either way. Returns as `copy` does. */
+  async copyOpened(bucket: string, key: string, opened: Extract<Opened, { kind: 'open' }>, owner: string, o: CopyOptions = {}): Promise<number | undefined> {
+    const { head, get } = opened;
+    // Large objects go part by part (ranged GETs of this version): this answer is not used.
+    if (head.size > this.threshold && this.multipart) {
+      discard(get.body);
+      return this.copy(bucket, key, head, owner, o);
+    }
+    try {
+      return await this.relay(bucket, key, head, get, owner, o);
+    } catch (e) {
+      if (!(e instanceof StorageClassRefused)) throw e;
+      this.refusedClasses.add(e.storageClass);
+      this.warnOnce(o, `the destination has no storage class ${e.storageClass} (InvalidStorageClass): objects of that class are copied as ${DEFAULT_STORAGE_CLASS}`);
+      // The answer's body went to the refused PUT: the version is read again.
+      return this.copy(bucket, key, head, owner, o);
+    }
+  }
+
+  /** One PUT from an open GET answer of the version `head` describes. */
+  private async relay(bucket: string, key: string, head: ObjectHead, get: StreamResponse, owner: string, o: CopyOptions): Promise<number | undefined> {
+    const path = objectPath(bucket, key);
     try {
       const size = Number(one(get.headers['content-length']) ?? head.size);
       const etag = (one(get.headers.etag) ?? '').replace(/"/g, '');

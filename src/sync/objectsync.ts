@@ -2,14 +2,16 @@
  * Makes one destination object match the source now. Remote copy: the destination pulls it
  * (copy-if-newer); any failure is checked against the destination's op state, within the object
  * deadline; a copy abandoned while the destination still runs it is never sent a second time
- * until op state says it ended. Stream copy (gateways without working remote copy): HEAD both
- * sides, skip objects equal in content and every replicated attribute (equality.ts), relay one
- * version of the object with its attributes; where a full sync's listings already show the
- * destination lacks the version, straight from the GET. Nothing is deleted on the destination unless the
- * source itself answers 404 for the object.
+ * until op state says it ended. Stream copy (gateways without working remote copy): relay one
+ * version of the object with its attributes, skipping objects equal in content and every
+ * replicated attribute (equality.ts). A key a log names costs a HEAD of the destination and a GET
+ * of the source unless the source still has the destination's version (If-None-Match), then the
+ * PUT; where a full sync's listings already show the destination lacks the version, the GET and
+ * the PUT alone. Nothing is deleted on the destination unless the source itself answers 404 for
+ * the object.
  */
 import { AgentError, HttpError, NetworkError } from '../client/errors.js';
-import { SourceChanged } from '../client/transfer.js';
+import { SourceChanged, SOURCE_ETAG_META } from '../client/transfer.js';
 import type { ListedObject, ObjectHead } from '../client/s3.js';
 import type { SyncContext } from './context.js';
 import { isEqual, objectDifferences, objectState, tagsNeeded } from './equality.js';
@@ -81,9 +83,33 @@ async function unchanged(ctx: SyncContext, bucket: string, key: string, srcHead:
  * is synced again from HEADs; a 404 is the source saying the object is gone).
  */
 async function streamOnce(ctx: SyncContext, bucket: string, key: string, instance?: string, listed?: ListedObject): Promise<ObjectResult> {
+  if (!listed) return streamFromGet(ctx, bucket, key, instance);
+  return streamFromHeads(ctx, bucket, key, instance, listed);
+}
+
+/**
+ * A key a log names: what the destination has (HEAD), then one GET of the source unless it still
+ * has that very version (If-None-Match), copied from that answer: no HEAD of the source for a
+ * changed object. The same version on both sides is compared by HEADs as before (attributes may
+ * differ under one ETag).
+ */
+async function streamFromGet(ctx: SyncContext, bucket: string, key: string, instance?: string): Promise<ObjectResult> {
+  const dst = await ctx.dstS3.headObject(bucket, key);
+  // A copy of a multipart object carries the source's ETag in a note: that is the version it has.
+  const opened = await ctx.transfer.open(bucket, key, dst ? dst.meta[SOURCE_ETAG_META] ?? dst.etag : undefined);
+  if (opened.kind === 'gone') return deleteOnDestination(ctx, bucket, key);
+  if (opened.kind === 'same') return streamFromHeads(ctx, bucket, key, instance, undefined, dst);
+  const bytes = await ctx.transfer.copyOpened(bucket, key, opened, await bucketOwner(ctx, bucket, instance), { warn: (m) => ctx.log.warn(m) });
+  if (bytes === undefined) return deleteOnDestination(ctx, bucket, key);
+  ctx.acct.objectCopied(bytes);
+  return 'copied';
+}
+
+/** `knownDst`: the destination's HEAD, when it was just read. */
+async function streamFromHeads(ctx: SyncContext, bucket: string, key: string, instance?: string, listed?: ListedObject, knownDst?: ObjectHead): Promise<ObjectResult> {
   const src = listed ? { size: listed.size, etag: listed.etag, contentType: '', meta: {} } : await ctx.srcS3.headObject(bucket, key);
   if (!src) return deleteOnDestination(ctx, bucket, key);
-  const dst = listed ? undefined : await ctx.dstS3.headObject(bucket, key);
+  const dst = listed ? undefined : knownDst ?? await ctx.dstS3.headObject(bucket, key);
   if (dst && await unchanged(ctx, bucket, key, src, dst)) {
     ctx.acct.objectUnchanged();
     return 'unchanged';

@@ -8,6 +8,7 @@ import { listKeys } from './listing.js';
 import { remoteCopy } from './remotecopy.js';
 import { aclFromHeaders, attrResponseHeaders, defaultAcl, rowAttrs, checkedTags, parseCopySource, parseStoredAttrs, requestAttrs, userMetadata, type StoredAttrs } from './objectattrs.js';
 import { aclXml, parseAcl, parseTagging, taggingXml } from '../rgw/attrxml.js';
+import { precondition, type Conditions } from './conditional.js';
 import { EMBEDDED_LEN_HEADER, encodeEmbedded, PREPEND_QUERY } from './prepend.js';
 import { parseTags } from '../rgw/attrs.js';
 import { secUsec } from './clock.js';
@@ -180,6 +181,13 @@ async function objectOp(ctx: RequestContext, zc: ZoneContext, bucketName: string
   const o = zc.store.getObject(b.instance, key);
   if (!o) throw new HttpError(404, 'NoSuchKey', `no key ${key} in ${bucketName}`);
   const headers = objectHeaders(o, ctx.user.key.system);
+  const pre = precondition(conditionsOf(ctx.req.headers), o.etag, o.mtime_us / 1000);
+  if (pre === 'failed') throw new HttpError(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+  if (pre === 'not-modified') {
+    // No Content-Length: a 304 describes the object, and 0 would misstate its length.
+    ctx.res.writeHead(304, { ETag: headers.ETag, 'Last-Modified': headers['Last-Modified'] });
+    return void ctx.res.end();
+  }
   if (method === 'HEAD') return sendEmpty(ctx.res, 200, { ...headers, 'Content-Length': o.size });
   // A zone pulling this object gets its attributes in front of the bytes, read with them from one row.
   const prefix = ctx.user.key.system && query.get(PREPEND_QUERY) === 'true' ? embeddedPrefix(o, b) : undefined;
@@ -202,6 +210,15 @@ async function objectOp(ctx: RequestContext, zc: ZoneContext, bucketName: string
     ctx.res.on('close', () => { stream.destroy(); resolve(); });
     stream.pipe(ctx.res);
   });
+}
+
+function conditionsOf(h: IncomingHttpHeaders): Conditions {
+  const out: Conditions = {};
+  for (const name of ['if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'] as const) {
+    const v = headerValue(h, name);
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
 }
 
 function checkedContentMd5(headers: IncomingHttpHeaders): string | undefined {

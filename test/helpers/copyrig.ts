@@ -26,7 +26,7 @@ export interface HookProxy {
   seen: Exchange[];
   /** Runs before a request is forwarded: an Answer replaces the zone's; the promise may wait (a request held). */
   before?: (req: IncomingMessage) => Promise<Answer | undefined> | Answer | undefined;
-  /** Evaluate If-Match as S3 and RGW do (the embedded zone does not): 412 unless it names the current (rewritten) ETag. */
+  /** Evaluate If-Match on the presented (rewritten) ETag, as a gateway storing that ETag would: 412 unless it names it. */
   ifMatch: boolean;
   /** Present objects whose MD5 is a key as multipart-uploaded: that ETag instead, in headers and listings. */
   multipartEtags: Map<string, string>;
@@ -67,6 +67,17 @@ export async function startHookProxy(targetPort: number, listenPort: number): Pr
           record(412);
           res.writeHead(412, { 'content-type': 'application/xml' });
           res.end('<?xml version="1.0"?><Error><Code>PreconditionFailed</Code></Error>');
+          return;
+        }
+        // The zone compared If-None-Match with the real ETag (the request is signed: it cannot be
+        // rewritten); a condition naming the presented one is answered here. (If-Match naming a
+        // presented ETag gets the zone's 412: no test combines the two.)
+        const none = req.headers['if-none-match'];
+        if (p.multipartEtags.size > 0 && none !== undefined && (ur.statusCode ?? 0) === 200 && unq(none) === unq(headers.etag)) {
+          ur.resume();
+          record(304);
+          res.writeHead(304, { etag: headers.etag });
+          res.end();
           return;
         }
         Object.assign(headers, p.addHeaders?.(req, ur.headers) ?? {});
