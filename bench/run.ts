@@ -8,6 +8,7 @@
  * be only the JSON: plain `npm run` prints its own banner on stdout first.
  *
  * Knobs (environment): BENCH_ONLY=small,large,inc   BENCH_REPS=3   BENCH_INC_DELAYS=0,0.5,1   BENCH_INC_RATE=20   BENCH_COPY_MODE=remote|stream
+ * BENCH_OBJECT_CONCURRENCY=N (the agent's object_concurrency)
  * BENCH_DEADLINE_MS=540000   BENCH_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (profiles
  * every zone and agent process). Each phase reports `machine_contention`: CPU used by processes
  * other than the bench's during it; a contended phase is listed in `contended_phases`.
@@ -43,7 +44,10 @@ const INC_MAX_POLLS_IN_FLIGHT = 8;
 const CONTENDED_PERCENT = 10;
 const NCPU = cpus().length;
 /** BENCH_COPY_MODE=remote|stream forces the agent's copy_mode (default: the agent's own default, auto). */
-const AGENT_EXTRA: Record<string, string> = process.env.BENCH_COPY_MODE ? { copy_mode: process.env.BENCH_COPY_MODE } : {};
+const AGENT_EXTRA: Record<string, string | number> = {
+  ...(process.env.BENCH_COPY_MODE ? { copy_mode: process.env.BENCH_COPY_MODE } : {}),
+  ...(process.env.BENCH_OBJECT_CONCURRENCY ? { object_concurrency: Number(process.env.BENCH_OBJECT_CONCURRENCY) } : {}),
+};
 
 function gitRevision(): string | null {
   try {

@@ -18,6 +18,8 @@ export interface SyncLogger {
   warn(msg: string): void;
   error(msg: string): void;
   debug(msg: string): void;
+  /** False when debug lines are dropped anyway: hot paths then skip building them. */
+  isDebugEnabled?(): boolean;
 }
 
 const ITEM_LABEL = { object: 'object', metadata: 'metadata', bucket: 'bucket instance' } as const;

@@ -31,8 +31,10 @@ async function connect(cfg: AgentConfig, log: SyncLogger, onDestStatus?: (status
   const userAgent = `rgw-agent (${lockerId})`;
   // Request-level debug lines: method, endpoint, path and query, status, time. Never headers, so
   // never a signature or key.
-  const onRequest = (endpoint: string) => (i: { method: string; path: string; status?: number; attempt: number; ms: number; error?: string }) =>
+  const onRequest = (endpoint: string) => (i: { method: string; path: string; status?: number; attempt: number; ms: number; error?: string }) => {
+    if (log.isDebugEnabled?.() === false) return;
     log.debug(`${i.method} ${endpoint}${i.path} -> ${i.status ?? i.error} in ${i.ms}ms${i.attempt > 1 ? ` (attempt ${i.attempt})` : ''}`);
+  };
   const clientFor = (endpoint: string, accessKey: string, secretKey: string, onStatus?: (status: number) => void) => {
     const logRequest = onRequest(endpoint);
     return new ZoneClient({

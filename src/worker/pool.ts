@@ -83,19 +83,13 @@ export class ObjectPool {
       this.configured = this.max();
       this.apply(initialLimit(this.configured), 'reloaded');
     }
-    let started = false;
-    try {
-      return await this.queue.add(async () => {
-        started = true;
-        if (signal?.aborted) throw new Stopped();
-        const r = await fn();
-        this.apply(onSuccess(this.state, this.configured), 'keeping-up');
-        return r;
-      }, { throwOnTimeout: true, ...(signal ? { signal } : {}) });
-    } catch (e) {
-      if (!started && signal?.aborted) throw new Stopped();
-      throw e;
-    }
+    // A copy waiting for a slot checks the signal when it gets one: no abort listener per waiting copy.
+    return this.queue.add(async () => {
+      if (signal?.aborted) throw new Stopped();
+      const r = await fn();
+      this.apply(onSuccess(this.state, this.configured), 'keeping-up');
+      return r;
+    }, { throwOnTimeout: true });
   }
 
   /** The destination answered 503/429 to some request. */

@@ -125,6 +125,22 @@ function hmac(key: Buffer | string, data: string): Buffer {
   return createHmac('sha256', key).update(data, 'utf8').digest();
 }
 
+/**
+ * The derived key changes once a day per secret: four HMACs saved on every request. Bounded, so
+ * requests with ever new scopes (dates, regions) cannot grow it without limit.
+ */
+const signingKeys = new Map<string, Buffer>();
+function signingKey(secret: string, date: string, region: string, service: string): Buffer {
+  const id = `${date}/${region}/${service}\n${secret}`;
+  let k = signingKeys.get(id);
+  if (!k) {
+    if (signingKeys.size >= 256) signingKeys.clear();
+    k = hmac(hmac(hmac(hmac('AWS4' + secret, date), region), service), 'aws4_request');
+    signingKeys.set(id, k);
+  }
+  return k;
+}
+
 function verifyV4(input: AuthInput, url: CanonicalUrl, auth: string, lookup: KeyLookup, now: Date): AuthResult {
   const fields = new Map<string, string>();
   for (const part of auth.slice('AWS4-HMAC-SHA256'.length).split(',')) {
@@ -182,7 +198,7 @@ function verifyV4(input: AuthInput, url: CanonicalUrl, auth: string, lookup: Key
   const canonicalRequest = [input.method, url.uri, url.query, canonHeaders.join('\n') + '\n', signedHeaders, payload].join('\n');
   const scopeStr = `${scopeDate}/${region}/${service}/aws4_request`;
   const stringToSign = ['AWS4-HMAC-SHA256', longDate, scopeStr, createHash('sha256').update(canonicalRequest, 'utf8').digest('hex')].join('\n');
-  const kSigning = hmac(hmac(hmac(hmac('AWS4' + key.secretKey, scopeDate), region), service), 'aws4_request');
+  const kSigning = signingKey(key.secretKey, scopeDate, region, service);
   if (!safeEqual(hmac(kSigning, stringToSign).toString('hex'), signature)) {
     return fail(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
   }

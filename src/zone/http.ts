@@ -55,8 +55,13 @@ export interface RequestContext {
   payloadSha256?: string;
 }
 
+/** Unique per process start (random) and per request (a counter): no CSPRNG call per request. */
+const REQUEST_ID_PREFIX = randomBytes(4).toString('hex');
+let requestCounter = 0;
+
 export function newRequestId(zone: string): string {
-  return `tx${randomBytes(10).toString('hex')}-${Math.floor(Date.now() / 1000).toString(16)}-${zone}`;
+  requestCounter = (requestCounter + 1) % 0x1000000000000;
+  return `tx${REQUEST_ID_PREFIX}${requestCounter.toString(16).padStart(12, '0')}-${Math.floor(Date.now() / 1000).toString(16)}-${zone}`;
 }
 
 /** Reads a small body (JSON, XML) with a hard limit; object bodies are streamed instead. */
