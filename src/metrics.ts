@@ -64,6 +64,14 @@ export class AgentMetrics {
       name: 'rgw_agent_shard_lag_seconds', help: 'Age of the oldest source change not yet synced, per log shard (0 = caught up)', labelNames: ['type', 'shard'], registers: r,
       collect() { for (const l of self.syncer?.lag() ?? []) this.set({ type: l.type, shard: String(l.shard) }, l.seconds); },
     });
+    new Gauge({
+      name: 'rgw_agent_object_concurrency', help: 'Object copies allowed in flight now (object_concurrency, lower while the destination answers 503/SlowDown)', registers: r,
+      collect() { if (self.syncer) this.set(self.syncer.ctx.objects.limit); },
+    });
+    new Gauge({
+      name: 'rgw_agent_objects_in_flight', help: 'Object copies running or waiting for a slot', registers: r,
+      collect() { if (self.syncer) this.set(self.syncer.ctx.objects.inFlight); },
+    });
     this.passDuration = new Histogram({ name: 'rgw_agent_pass_duration_seconds', help: 'Duration of incremental passes', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: r });
     this.passes = new Counter({ name: 'rgw_agent_passes_total', help: 'Incremental passes completed', registers: r });
   }

@@ -151,6 +151,8 @@ describe('operations', () => {
     assert.match(text, /# TYPE rgw_agent_shard_lag_seconds gauge/);
     assert.match(text, /# TYPE rgw_agent_pass_duration_seconds histogram/);
     assert.match(text, /rgw_agent_retry_items_pending 0/);
+    assert.equal(value(text, 'rgw_agent_object_concurrency'), 64, 'the default pool, not cut: the destination kept up');
+    assert.equal(value(text, 'rgw_agent_objects_in_flight'), 0);
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     assert.equal(health.status, 200);
     await daemon.kill('SIGTERM');
