@@ -15,7 +15,8 @@ import { pipeline } from 'node:stream/promises';
  * `inline`: the body of a small object, kept in the index database with the object's row instead
  * of a file (one fsync for the commit, shared by a group of writes, instead of three per object).
  */
-export interface WrittenFile { file: string; size: number; md5: string; sha256: string; inline?: Buffer }
+/** `sha256` only when the writer asked for it (a signed payload to check): hashing costs as much as the write. */
+export interface WrittenFile { file: string; size: number; md5: string; sha256?: string; inline?: Buffer }
 
 /** Bodies up to this size are kept inline (in SQLite). */
 export const INLINE_MAX_BYTES = 128 * 1024;
@@ -50,18 +51,18 @@ export class ObjectFiles {
    * Streams a body into a durable file. Rejects (and leaves nothing behind) when the stream fails
    * or when its length differs from `expectedSize`.
    */
-  async write(body: Readable, expectedSize?: number): Promise<WrittenFile> {
-    if (expectedSize !== undefined && expectedSize <= INLINE_MAX_BYTES) return this.receiveInline(body, expectedSize);
+  async write(body: Readable, expectedSize?: number, o: { sha256?: boolean } = {}): Promise<WrittenFile> {
+    if (expectedSize !== undefined && expectedSize <= INLINE_MAX_BYTES) return this.receiveInline(body, expectedSize, o.sha256 === true);
     const file = randomUUID().replace(/-/g, '');
     const tmp = join(this.tmpDir, file);
     const md5 = createHash('md5');
-    const sha = createHash('sha256');
+    const sha = o.sha256 ? createHash('sha256') : undefined;
     let size = 0;
     const tap = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         size += chunk.length;
         md5.update(chunk);
-        sha.update(chunk);
+        sha?.update(chunk);
         cb(null, chunk);
       },
     });
@@ -84,11 +85,11 @@ export class ObjectFiles {
       await rm(tmp, { force: true });
       throw e;
     }
-    return { file, size, md5: md5.digest('hex'), sha256: sha.digest('hex') };
+    return { file, size, md5: md5.digest('hex'), ...(sha ? { sha256: sha.digest('hex') } : {}) };
   }
 
   /** A small body in memory, to be committed with its row (the commit makes it durable). */
-  private async receiveInline(body: Readable, expectedSize: number): Promise<WrittenFile> {
+  private async receiveInline(body: Readable, expectedSize: number, sha256: boolean): Promise<WrittenFile> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of body as AsyncIterable<Buffer>) {
@@ -100,7 +101,7 @@ export class ObjectFiles {
     const data = Buffer.concat(chunks, size);
     return {
       file: `${INLINE_PREFIX}${randomUUID().replace(/-/g, '')}`, size, inline: data,
-      md5: createHash('md5').update(data).digest('hex'), sha256: createHash('sha256').update(data).digest('hex'),
+      md5: createHash('md5').update(data).digest('hex'), ...(sha256 ? { sha256: createHash('sha256').update(data).digest('hex') } : {}),
     };
   }
 

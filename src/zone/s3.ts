@@ -244,7 +244,7 @@ async function putObject(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key
   const attrs = requestAttrs(headers, actingUid(ctx), b.owner);
   let written;
   try {
-    written = await zc.files.write(ctx.req, size);
+    written = await zc.files.write(ctx.req, size, { sha256: ctx.payloadSha256 !== undefined });
   } catch (e) {
     throw new HttpError(400, 'IncompleteBody', `upload did not complete: ${(e as Error).message}`);
   }
