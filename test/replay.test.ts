@@ -17,6 +17,7 @@ import { bucketIndexShard } from '../src/rgw/shard.js';
 import { instanceName, parseInstanceName } from '../src/sync/bucketsync.js';
 import { dataLogName } from '../src/sync/data.js';
 import { instanceForDestination } from '../src/sync/metadata.js';
+import { busiestFirst } from '../src/sync/full.js';
 
 const item = (name: string, timestamp = 't0') => ({ name, timestamp });
 
@@ -87,6 +88,14 @@ describe('replay decisions', () => {
     assert.equal(sourceClockOffsetMs('Wed, 31 Dec 2025 23:00:10 GMT', answered), -3_600_900);
     assert.equal(sourceClockOffsetMs(undefined, answered), undefined);
     assert.equal(sourceClockOffsetMs('garbage', answered), undefined);
+  });
+});
+
+describe('full sync order', () => {
+  it('busiestFirst: shards with the most work first, ties (and empty shards) in shard order', () => {
+    const work = new Map([[3, 5], [7, 1], [1, 5]]);
+    assert.deepEqual(busiestFirst([0, 1, 2, 3, 4, 5, 6, 7], (s) => work.get(s) ?? 0), [1, 3, 7, 0, 2, 4, 5, 6]);
+    assert.deepEqual(busiestFirst([], () => 0), []);
   });
 });
 

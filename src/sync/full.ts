@@ -40,6 +40,14 @@ async function snapshot(ctx: SyncContext, type: LogType, shards: number[], perio
   return out;
 }
 
+/**
+ * Shards with the most work first (ties in shard order): the copies start at once and the empty
+ * shards' bookkeeping (a lock and a bound each) overlaps them instead of coming before them.
+ */
+export function busiestFirst(shards: readonly number[], work: (shard: number) => number): number[] {
+  return [...shards].sort((a, b) => work(b) - work(a) || a - b);
+}
+
 async function isSystemUser(ctx: SyncContext, uid: string): Promise<boolean> {
   const doc = await ctx.dst.getMetadata('user', uid);
   if (!doc) return false;
@@ -87,7 +95,7 @@ export async function fullSyncMetadata(ctx: SyncContext, summary: FullSyncSummar
   }
   const count = (m: Map<number, unknown[]>) => [...m.values()].reduce((k, v) => k + v.length, 0);
   ctx.log.info(`full sync: ${count(copy)} metadata entries in ${copy.size} of ${n} shards${count(remove) ? `; ${count(remove)} only on the destination, to remove` : ''}`);
-  await forEachLimit(shards, ctx.cfg.numWorkers, async (shard) => {
+  await forEachLimit(busiestFirst(shards, (s) => (copy.get(s)?.length ?? 0) + (remove.get(s)?.length ?? 0)), ctx.cfg.numWorkers, async (shard) => {
     const status = await withShardLock(ctx, 'metadata', shard, async (lock) => {
       const failed = await syncMetadataKeys(ctx, copy.get(shard) ?? [], lock.signal);
       // Removals go buckets first, users last: a user is removed once its buckets are.
@@ -145,7 +153,7 @@ export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary, o
   }
   ctx.log.info(`full sync: ${buckets} buckets in ${byShard.size} of ${n} data shards`);
   ctx.acct.bucketsPlanned(buckets);
-  await forEachLimit(shards, ctx.cfg.numWorkers, async (shard) => {
+  await forEachLimit(busiestFirst(shards, (s) => byShard.get(s)?.length ?? 0), ctx.cfg.numWorkers, async (shard) => {
     const status = await withShardLock(ctx, 'data', shard, async (lock) => {
       const failed = new Set<string>();
       for (const bucket of byShard.get(shard) ?? []) {
