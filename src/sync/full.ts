@@ -48,6 +48,24 @@ export function busiestFirst(shards: readonly number[], work: (shard: number) =>
   return [...shards].sort((a, b) => work(b) - work(a) || a - b);
 }
 
+/** Shards with nothing to copy cost a lock and a bound each: this many at once, beside the busy ones. */
+export const IDLE_SHARD_CONCURRENCY = 16;
+
+/**
+ * Runs `fn` for every shard: those with work `num_workers` at a time, busiest first; those without
+ * (just a lock and a bound) alongside, more at once, so their round trips do not hold the phase up.
+ */
+async function eachShard(ctx: SyncContext, shards: readonly number[], work: (shard: number) => number, fn: (shard: number) => Promise<void>): Promise<void> {
+  const busy = busiestFirst(shards.filter((s) => work(s) > 0), work);
+  const idle = shards.filter((s) => work(s) === 0);
+  const runs = await Promise.allSettled([
+    forEachLimit(busy, ctx.cfg.numWorkers, fn, ctx.stop),
+    forEachLimit(idle, IDLE_SHARD_CONCURRENCY, fn, ctx.stop),
+  ]);
+  const failed = runs.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+  if (failed.length > 0) throw failed.find((e) => !(e instanceof Stopped)) ?? failed[0];
+}
+
 async function isSystemUser(ctx: SyncContext, uid: string): Promise<boolean> {
   const doc = await ctx.dst.getMetadata('user', uid);
   if (!doc) return false;
@@ -95,7 +113,7 @@ export async function fullSyncMetadata(ctx: SyncContext, summary: FullSyncSummar
   }
   const count = (m: Map<number, unknown[]>) => [...m.values()].reduce((k, v) => k + v.length, 0);
   ctx.log.info(`full sync: ${count(copy)} metadata entries in ${copy.size} of ${n} shards${count(remove) ? `; ${count(remove)} only on the destination, to remove` : ''}`);
-  await forEachLimit(busiestFirst(shards, (s) => (copy.get(s)?.length ?? 0) + (remove.get(s)?.length ?? 0)), ctx.cfg.numWorkers, async (shard) => {
+  await eachShard(ctx, shards, (s) => (copy.get(s)?.length ?? 0) + (remove.get(s)?.length ?? 0), async (shard) => {
     const status = await withShardLock(ctx, 'metadata', shard, async (lock) => {
       const failed = await syncMetadataKeys(ctx, copy.get(shard) ?? [], lock.signal);
       // Removals go buckets first, users last: a user is removed once its buckets are.
@@ -106,7 +124,7 @@ export async function fullSyncMetadata(ctx: SyncContext, summary: FullSyncSummar
       return 'done';
     });
     note(summary, 'metadata', shard, status);
-  }, ctx.stop);
+  });
 }
 
 /**
@@ -153,7 +171,7 @@ export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary, o
   }
   ctx.log.info(`full sync: ${buckets} buckets in ${byShard.size} of ${n} data shards`);
   ctx.acct.bucketsPlanned(buckets);
-  await forEachLimit(busiestFirst(shards, (s) => byShard.get(s)?.length ?? 0), ctx.cfg.numWorkers, async (shard) => {
+  await eachShard(ctx, shards, (s) => byShard.get(s)?.length ?? 0, async (shard) => {
     const status = await withShardLock(ctx, 'data', shard, async (lock) => {
       const failed = new Set<string>();
       for (const bucket of byShard.get(shard) ?? []) {
@@ -181,7 +199,7 @@ export async function fullSyncData(ctx: SyncContext, summary: FullSyncSummary, o
       return 'done';
     });
     note(summary, 'data', shard, status);
-  }, ctx.stop);
+  });
 }
 
 /** Full sync of every shard, or only of the shards in `only` (those that never completed one). */
