@@ -9,7 +9,9 @@
  *
  * Knobs (environment): BENCH_ONLY=small,large,inc   BENCH_REPS=3   BENCH_INC_DELAYS=0,0.5,1   BENCH_INC_RATE=20   BENCH_COPY_MODE=remote|stream
  * BENCH_OBJECT_CONCURRENCY=N (the agent's object_concurrency)
- * BENCH_DEADLINE_MS=540000   BENCH_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (profiles
+ * BENCH_ONLY=scale (bench/scale.ts; never in the default list: it takes many minutes) and its
+ * BENCH_SCALE_OBJECTS=100000   BENCH_SCALE_BILOG_ENTRIES=1000000   BENCH_SCALE_DEADLINE_MS=3600000 (each step)
+ * BENCH_DEADLINE_MS=540000 (+ 4 scale step deadlines with scale)   BENCH_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (profiles
  * every zone and agent process). Each phase reports `machine_contention`: CPU used by processes
  * other than the bench's during it; a contended phase is listed in `contended_phases`.
  */
@@ -21,17 +23,18 @@ import { fileURLToPath } from 'node:url';
 import { cleanupAll, ContentionMonitor, ProcSampler, startCli, type ProcStats } from './procs.js';
 import { startRealm, type Realm } from './zones.js';
 import { BenchClient, pool, type Listed } from './s3.js';
+import { runScale, scaleBudgetMs } from './scale.js';
 
 const MB = 1e6;
 const T0 = performance.now();
-const GLOBAL_DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? 9 * 60_000);
+const GLOBAL_DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? 9 * 60_000 + ((process.env.BENCH_ONLY ?? '').split(',').some((p) => p.trim() === 'scale') ? scaleBudgetMs() : 0));
 /** The agent's default object_concurrency: the baseline copies with the same parallelism. */
 const BASELINE_CONCURRENCY = 16;
 /** Full-sync repetitions per workload (fresh destination zones each time); figures are medians. */
 const REPS = Math.max(1, Number(process.env.BENCH_REPS ?? 3));
 /** The primary incremental run uses delay 0; the shipped default (0.5) and 1 are measured as well for comparison. */
 const INC_DELAYS = (process.env.BENCH_INC_DELAYS ?? '0,0.5,1').split(',').map(Number).filter((n) => Number.isFinite(n) && n >= 0);
-/** Comma list of phases to run: small, large, inc (default all). */
+/** Comma list of phases to run: small, large, inc (default: these three), scale. */
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'small,large,inc').split(',').map((s) => s.trim()));
 /** PUTs per second of the incremental load (BENCH_INC_RATE). */
 const INC_RATE = Math.max(1, Number(process.env.BENCH_INC_RATE ?? 20));
@@ -653,6 +656,17 @@ async function main(): Promise<number> {
       failed = true;
       out[name] = { incremental_sync_delay: delay, error: (e as Error).message };
       progress(`incremental phase (delay ${delay}) failed: ${(e as Error).message}`);
+    }
+  }
+  if (ONLY.has('scale')) {
+    try {
+      const scale = await runScale({ progress, contention });
+      out.scale = scale.result;
+      if (!scale.ok) failed = true;
+    } catch (e) {
+      failed = true;
+      out.scale = { error: (e as Error).message };
+      progress(`scale phase failed: ${(e as Error).message}`);
     }
   }
   out.ok = !failed;

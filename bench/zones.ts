@@ -19,10 +19,14 @@ export interface Realm {
   /** Writes an agent config (radosgw-agent key names) into the realm dir. */
   agentConfig(name: string, destination: string, extra: Record<string, string | number | boolean>): { file: string; config: Record<string, string | number | boolean> };
   zoneStats(): Record<string, ProcStats>;
-  /** Starts a zone of the realm that is not running yet (fresh data dir). */
+  /** Starts a zone of the realm that is not running yet (a fresh data dir, or the one stopZone(name, true) kept). */
   startZone(name: string): Promise<ZoneProc>;
-  /** Stops a zone (SIGTERM, SIGKILL after 3 s: a throwaway zone needs no long clean shutdown) and removes its data dir. */
-  stopZone(name: string): Promise<void>;
+  /**
+   * Stops a zone (SIGTERM, SIGKILL after 3 s: a throwaway zone needs no long clean shutdown) and
+   * removes its data dir. `keepData`: the zone is to be opened again (in-process or by startZone),
+   * so it gets up to 30 s to close its database and its data dir stays.
+   */
+  stopZone(name: string, keepData?: boolean): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -74,13 +78,13 @@ export async function startRealm(label: string, zoneNames: string[], startNow: s
       await waitListening(ports[i], proc, 20_000);
       return zones[z];
     },
-    async stopZone(z) {
+    async stopZone(z, keepData = false) {
       const zp = zones[z];
       if (!zp) return;
       zp.sampler.stop();
-      await zp.proc.kill('SIGTERM', 3000);
+      await zp.proc.kill('SIGTERM', keepData ? 30_000 : 3000);
       delete zones[z];
-      rmSync(join(dir, z), { recursive: true, force: true });
+      if (!keepData) rmSync(join(dir, z), { recursive: true, force: true });
     },
     async close() {
       await Promise.all(Object.values(zones).map(async (z) => {
