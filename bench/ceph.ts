@@ -48,6 +48,7 @@ const EQUAL_DEADLINE_MS = Number(process.env.BENCH_CEPH_EQUAL_DEADLINE_MS ?? 300
 const WRITE_DEADLINE_MS = 300_000;
 const EQUAL_POLL_MS = 250;
 const UP_TIMEOUT_MS = 300_000;
+const UP_ATTEMPTS = 3;
 const DOWN_TIMEOUT_MS = 180_000;
 /** The daemon's start-up full sync of an empty zone (users only) plus its first pass. */
 const DAEMON_READY_MS = 120_000;
@@ -206,10 +207,24 @@ async function clusterUp(releaseName: string, builtinSync: boolean): Promise<{ c
   registerTempDir(tmp);
   const envOut = join(tmp, 'ceph.env');
   current = { release: releaseName };
-  const t = performance.now();
-  const r = await script(releaseName, ['up'], scriptEnv({ BUILTIN_SYNC: builtinSync ? '1' : '0', CEPH_ENV_OUT: envOut }), UP_TIMEOUT_MS);
-  if (r.code !== 0) throw new Error(`ceph-release.sh ${releaseName} up failed (exit ${r.code}): ${redact(r.out.slice(-1500))}`);
-  const sec = secSince(t);
+  const failures: string[] = [];
+  let sec = 0;
+  for (let attempt = 1; ; attempt++) {
+    await waitPortsFree();
+    const t = performance.now();
+    const r = await script(releaseName, ['up'], scriptEnv({ BUILTIN_SYNC: builtinSync ? '1' : '0', CEPH_ENV_OUT: envOut }), UP_TIMEOUT_MS);
+    sec = secSince(t);
+    if (r.code === 0) break;
+    const holders = portHolders();
+    failures.push(`attempt ${attempt}: exit ${r.code}: ${redact(r.out.slice(-600))}${startupErrors(releaseName)}${holders ? `; sockets on our ports now: ${holders}` : ''}`);
+    // Seen: a daemon that cannot bind a port some other process holds for a moment (the default
+    // ports lie in the kernel's ephemeral range, where other tests' connections come and go).
+    if (attempt >= UP_ATTEMPTS) throw new Error(`ceph-release.sh ${releaseName} up failed ${attempt} times: ${failures.join(' || ')}`);
+    progress(`  up failed (attempt ${attempt}); trying again: ${failures.at(-1)?.slice(-300)}`);
+    await clusterDown(releaseName);
+    current = { release: releaseName };
+    await sleep(5000);
+  }
   const envText = readFileSync(envOut, 'utf8');
   const v = (name: string) => new RegExp(`${name}=(\\S+)`).exec(envText)?.[1] ?? '';
   const sys = { accessKey: v('SYSTEM_AK'), secretKey: v('SYSTEM_SK') };
@@ -228,6 +243,42 @@ async function clusterUp(releaseName: string, builtinSync: boolean): Promise<{ c
     sec,
     cluster: { release: releaseName, hostDir, tmp, east: v('EAST_URL'), west: v('WEST_URL'), sys, tester, version: v('CEPH_VERSION'), daemons },
   };
+}
+
+/**
+ * Sockets of other processes on our fixed ports (listening, or a client connection whose ephemeral
+ * local port is one of ours: that also makes the daemon's bind fail), as `ss` shows them. TIME-WAIT
+ * is left out: our own previous cluster leaves those, and the daemons bind over them.
+ */
+function portHolders(): string {
+  const ports = [PORTS.MON_V2_PORT, PORTS.MON_V1_PORT, PORTS.EAST_PORT, PORTS.WEST_PORT];
+  const r = spawnSync('ss', ['-Htanp', 'exclude', 'time-wait', `( ${ports.map((p) => `sport = :${p}`).join(' or ')} )`], { encoding: 'utf8' });
+  return (r.stdout ?? '').trim().split('\n').filter(Boolean).slice(0, 5).map((l) => l.replace(/\s+/g, ' ')).join(' | ');
+}
+
+/** Up to 30 s for our ports to be free before `up`, which would otherwise fail on a taken one. */
+async function waitPortsFree(): Promise<void> {
+  const end = performance.now() + 30_000;
+  let said = false;
+  for (let h = portHolders(); h; h = portHolders()) {
+    if (performance.now() > end) return;
+    if (!said) progress(`  waiting for our ports to be free: ${h}`);
+    said = true;
+    await sleep(1000);
+  }
+}
+
+/** What the daemons' logs say went wrong in a failed `up` (read before `down --wipe` removes them). */
+function startupErrors(releaseName: string): string {
+  const dir = join(hostDirOf(releaseName), 'log');
+  const lines: string[] = [];
+  try {
+    for (const f of readdirSync(dir)) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      for (const l of text.split('\n')) if (/bind|in use|ERROR|error|failed|unable/i.test(l)) lines.push(`${f}: ${l.slice(0, 240)}`);
+    }
+  } catch { /* no logs */ }
+  return lines.length ? `; logs: ${redact(lines.slice(-6).join(' | '))}` : '';
 }
 
 async function clusterDown(releaseName: string): Promise<{ sec: number; error?: string }> {
