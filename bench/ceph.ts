@@ -324,7 +324,17 @@ function crashLines(c: Cluster, daemon: string): string[] {
 
 /** A Ceph daemon died: the mode ends with this error instead of waiting for its deadline. */
 function deadDaemons(c: Cluster): string | undefined {
-  const dead = [...c.daemons].filter(([, pid]) => !alive(pid));
+  // Pid files read now, not at start-up: a daemon that re-wrote its pid file (a gateway restarted by
+  // its start script) is judged by its current process.
+  const current = new Map(c.daemons);
+  try {
+    for (const f of readdirSync(join(c.hostDir, 'run'))) {
+      if (!f.endsWith('.pid')) continue;
+      const pid = Number(readFileSync(join(c.hostDir, 'run', f), 'utf8').trim());
+      if (pid > 0) current.set(f.slice(0, -4), pid);
+    }
+  } catch { /* run dir gone: judged by the pids known */ }
+  const dead = [...current].filter(([, pid]) => !alive(pid));
   if (dead.length === 0) return undefined;
   return dead.map(([name, pid]) => {
     const lines = crashLines(c, name);

@@ -634,7 +634,7 @@ export async function runScale(h: ScaleHooks): Promise<{ result: Record<string, 
   const result: Record<string, unknown> = {
     config: {
       objects: k.objects, object_bytes: OBJECT_BYTES, bilog_entries: k.bilogEntries, step_deadline_ms: k.stepDeadlineMs, sample_ms: SAMPLE_MS,
-      agent_defaults_in_effect: { num_workers: 4, object_concurrency: 16, max_entries: 1000 }, copy_mode: k.copyMode ?? 'agent default (auto)',
+      agent_defaults_in_effect: { num_workers: 4, object_concurrency: 64, max_entries: 1000 }, copy_mode: k.copyMode ?? 'agent default (auto)',
       zones: 'embedded zones as separate processes, realm data_log_window 0 (every change logged in the data log too)',
     },
   };
