@@ -21,7 +21,7 @@
  * BENCH_CEPH_TEST_DIR (default /tmp/rgw-agent-bench-ceph)  CEPH_SCRIPTS (default ../shared/ceph of the checkout)
  */
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, release as osRelease, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -288,6 +288,32 @@ async function clusterDown(releaseName: string): Promise<{ sec: number; error?: 
   return { sec: round(secSince(t)) ?? 0, ...(r.code !== 0 ? { error: `down exited ${r.code}: ${redact(r.out.slice(-500))}` } : {}) };
 }
 
+/**
+ * One bench:ceph per CEPH_TEST_DIR: `up` starts by stopping whatever runs in that dir, so a second
+ * run would kill the first one's clusters mid-measurement. The pid file names the holder.
+ */
+const LOCK_FILE = `${TEST_DIR}.bench.pid`;
+let lockHeld = false;
+function takeRunLock(): void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(LOCK_FILE, `${process.pid}\n`, { flag: 'wx' });
+      lockHeld = true;
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const pid = Number(readFileSync(LOCK_FILE, 'utf8').trim());
+    let cmd = '';
+    try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { /* not running */ }
+    if (pid > 0 && alive(pid) && cmd.includes('ceph.js')) {
+      throw new Error(`another bench:ceph (pid ${pid}) is using ${TEST_DIR} and its ports; run one at a time, or give this one its own BENCH_CEPH_TEST_DIR and BENCH_CEPH_PORT_BASE`);
+    }
+    rmSync(LOCK_FILE, { force: true }); // left by a run that was killed
+  }
+  throw new Error(`cannot take ${LOCK_FILE}`);
+}
+
 /** Last resort on exit, failure or a signal: everything we started, then our cluster (our CEPH_TEST_DIR only). */
 let finalCleanupDone = false;
 function finalCleanup(): void {
@@ -299,6 +325,10 @@ function finalCleanup(): void {
     process.stderr.write(`[bench:ceph] bringing the ${current.release} cluster in ${TEST_DIR} down\n`);
     spawnSync('bash', [RELEASE_SCRIPT, current.release, 'down', '--wipe'], { env: scriptEnv({}), stdio: 'ignore', timeout: DOWN_TIMEOUT_MS });
     current = undefined;
+  }
+  if (lockHeld) {
+    rmSync(LOCK_FILE, { force: true });
+    lockHeld = false;
   }
 }
 
@@ -316,7 +346,9 @@ function alive(pid: number): boolean {
 function crashLines(c: Cluster, daemon: string): string[] {
   try {
     const log = readFileSync(join(c.hostDir, 'log', `${daemon}.log`), 'utf8');
-    return log.split('\n').filter((l) => /Caught signal|Segmentation fault|SIGSEGV|terminate called|Aborted|assert/.test(l)).slice(-5).map((l) => l.slice(0, 300));
+    // The crash dump repeats its lines with a " -N>" prefix; one copy each is enough.
+    const hits = log.split('\n').filter((l) => /Caught signal|Segmentation fault|SIGSEGV|terminate called|Aborted|FAILED ceph_assert/.test(l)).map((l) => l.replace(/^\s*-?\d+>\s*/, '').slice(0, 300));
+    return [...new Set(hits)].slice(-5);
   } catch {
     return [];
   }
@@ -324,17 +356,7 @@ function crashLines(c: Cluster, daemon: string): string[] {
 
 /** A Ceph daemon died: the mode ends with this error instead of waiting for its deadline. */
 function deadDaemons(c: Cluster): string | undefined {
-  // Pid files read now, not at start-up: a daemon that re-wrote its pid file (a gateway restarted by
-  // its start script) is judged by its current process.
-  const current = new Map(c.daemons);
-  try {
-    for (const f of readdirSync(join(c.hostDir, 'run'))) {
-      if (!f.endsWith('.pid')) continue;
-      const pid = Number(readFileSync(join(c.hostDir, 'run', f), 'utf8').trim());
-      if (pid > 0) current.set(f.slice(0, -4), pid);
-    }
-  } catch { /* run dir gone: judged by the pids known */ }
-  const dead = [...current].filter(([, pid]) => !alive(pid));
+  const dead = [...c.daemons].filter(([, pid]) => !alive(pid));
   if (dead.length === 0) return undefined;
   return dead.map(([name, pid]) => {
     const lines = crashLines(c, name);
@@ -720,6 +742,10 @@ async function runMode(releaseName: string, w: Workload, mode: ModeName): Promis
   } catch (e) {
     rec.error = (e as Error).message;
     if (e instanceof Timeout) rec.timed_out = true;
+    // A write or listing that failed because a gateway crashed should say so, not only "fetch failed".
+    const dead = cluster ? deadDaemons(cluster) : undefined;
+    if (dead && !rec.error.includes('Ceph daemon died')) rec.error += `; Ceph daemon died: ${dead}`;
+    if (dead || rec.error.includes('Ceph daemon died')) rec.ceph_daemon_died = true;
     rec.equal_after_writes_sec ??= null;
     progress(`  ${mode} FAILED: ${rec.error.slice(0, 500)}`);
     if (syncer) Object.assign(rec, await syncer.finish().catch((x: Error) => ({ finish_error: x.message })));
@@ -803,6 +829,7 @@ async function main(): Promise<number> {
   for (const o of ONLY) if (!WORKLOADS.some((w) => w.name === o)) throw new Error(`BENCH_CEPH_ONLY names ${o}; known: small, large`);
   if (COPY_MODE && COPY_MODE !== 'remote' && COPY_MODE !== 'stream') throw new Error(`BENCH_CEPH_COPY_MODE must be remote or stream, not ${COPY_MODE}`);
   if (!(PORT_BASE >= 1000 && PORT_BASE <= 50000)) throw new Error(`BENCH_CEPH_PORT_BASE must be 1000-50000 (0 would be test:ceph's default ports), not ${PORT_BASE}`);
+  takeRunLock();
   Object.assign(out, {
     bench: 'rgw-agent bench:ceph',
     started_at: new Date().toISOString(),
@@ -892,6 +919,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     progress(`${sig}: killing children and bringing our cluster down`);
     finalCleanup();
+    process.stdout.write(`${JSON.stringify({ ...out, ok: false, errors: [...errors, `interrupted by ${sig}; only the modes above finished`], total_sec: round(secSince(T0), 1) }, null, 2)}\n`);
     process.exit(130);
   });
 }

@@ -104,10 +104,11 @@ class Deadline {
     if (performance.now() > this.end) throw new StepTimeout(`step "${this.step}" timed out after ${this.ms} ms`);
   }
 
-  race<T>(p: Promise<T>): Promise<T> {
+  /** `graceMs`: how long past the deadline before giving up on `p` (so work inside it can clean up and say why first). */
+  race<T>(p: Promise<T>, graceMs = 0): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const t = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new StepTimeout(`step "${this.step}" timed out after ${this.ms} ms`)), this.leftMs);
+      timer = setTimeout(() => reject(new StepTimeout(`step "${this.step}" timed out after ${this.ms} ms`)), this.leftMs + graceMs);
     });
     return Promise.race([p, t]).finally(() => clearTimeout(timer));
   }
@@ -122,7 +123,8 @@ class Steps {
     const d = new Deadline(name, this.ms);
     const t0 = performance.now();
     try {
-      return await d.race(fn(d));
+      // The step's own races (a child killed, its output kept) go first; this one catches the rest.
+      return await d.race(fn(d), 10_000);
     } finally {
       this.seconds[name] = round((performance.now() - t0) / 1000, 2);
       this.progress(`  scale: step ${name} ${this.seconds[name]} s`);
@@ -282,7 +284,7 @@ function compareListings(src: Listed[], dst: Listed[]): Record<string, unknown> 
   return { ok, source_objects: src.length, destination_objects: dst.length, missing, etag_mismatch: etagMismatch, size_mismatch: sizeMismatch, extra, ...(bad.length ? { first_bad: bad } : {}) };
 }
 
-interface CliRun { exit_code: number | string; wall_sec: number; lines_at_s: Record<string, number | null>; peak_rss_mb: number | null; cpu_sec: number | null; output_tail?: string }
+interface CliRun { exit_code: number | string; wall_sec: number; peak_rss_mb: number | null; cpu_sec: number | null; output_tail?: string }
 
 /**
  * One agent command as a child process, until it exits or the deadline passes (then it is killed
@@ -305,7 +307,6 @@ async function runAgent(name: string, args: string[], d: Deadline, onLine?: (lin
   return {
     exit_code: code,
     wall_sec: round((performance.now() - t0) / 1000, 2) ?? 0,
-    lines_at_s: {},
     peak_rss_mb: peakMb(st),
     cpu_sec: round(st.cpuUserSec + st.cpuSysSec),
     ...(code !== 0 ? { output_tail: proc.tail().slice(-2000) } : {}),
@@ -430,7 +431,6 @@ async function fullSyncPart(h: ScaleHooks, realm: Realm, k: Knobs): Promise<Full
       sampling.stop();
       db.close();
     }
-    run.lines_at_s = marks;
     const samples = withRates(sampling.samples, (s) => s.objects);
     const flat = flatness(samples.map((s) => ({ t: s.t_s, n: s.objects })), k.objects);
     const zones = zoneFigures(realm, zonesBefore);
@@ -587,7 +587,6 @@ async function bilogDrainPart(h: ScaleHooks, realm: Realm, k: Knobs, httpPutsPer
     const atHead = samples.find((s) => s.drained >= toDrain);
     const finalBound = db.bound('bucket-index', instance);
     db.close();
-    run.lines_at_s = marks;
     const flat = flatness(samples.map((s) => ({ t: s.t_s, n: s.drained })), toDrain);
     const zones = zoneFigures(realm, zonesBefore);
     result.agent = {
@@ -636,6 +635,7 @@ export async function runScale(h: ScaleHooks): Promise<{ result: Record<string, 
       objects: k.objects, object_bytes: OBJECT_BYTES, bilog_entries: k.bilogEntries, step_deadline_ms: k.stepDeadlineMs, sample_ms: SAMPLE_MS,
       agent_defaults_in_effect: { num_workers: 4, object_concurrency: 64, max_entries: 1000 }, copy_mode: k.copyMode ?? 'agent default (auto)',
       zones: 'embedded zones as separate processes, realm data_log_window 0 (every change logged in the data log too)',
+      units: { rss_and_db_mb: 'MiB (2^20 bytes)', rates: 'objects or bucket-index log entries per second, wall clock' },
     },
   };
   const realm = await startRealm('scale', [SRC, DST]);
