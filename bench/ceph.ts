@@ -20,14 +20,14 @@
  * BENCH_CEPH_PORT_BASE (default 30000: mon 33300/36789, messenger 36800-37300, gateways 38000/38001)
  * BENCH_CEPH_TEST_DIR (default /tmp/rgw-agent-bench-ceph)  CEPH_SCRIPTS (default ../shared/ceph of the checkout)
  */
-import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, release as osRelease, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { cleanupAll, ContentionMonitor, ProcSampler, registerTempDir, removeTempDir, startCli, type Proc } from './procs.js';
+import { cleanupAll, gitRevision, RCLONE_ARGS, rcloneVersion, ContentionMonitor, ProcSampler, registerTempDir, removeTempDir, startCli, type Proc } from './procs.js';
 import { BenchClient, pool, type Listed } from './s3.js';
 import type { Creds } from './zones.js';
 
@@ -74,14 +74,6 @@ const WORKLOADS: Workload[] = [
   { name: 'large', buckets: 1, perBucket: 8, size: 32 * 1024 * 1024, concurrency: 4 },
 ];
 
-const RCLONE_ARGS = ['--transfers', '32', '--checkers', '32'];
-function rcloneVersion(): string | undefined {
-  try {
-    return execFileSync('rclone', ['version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0].trim();
-  } catch {
-    return undefined;
-  }
-}
 const RCLONE = rcloneVersion();
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -105,16 +97,6 @@ class Timeout extends Error {}
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout;
   return Promise.race([p, new Promise<never>((_, rej) => { t = setTimeout(() => rej(new Timeout(`${what}: timed out after ${ms / 1000} s`)), ms); })]).finally(() => clearTimeout(t));
-}
-
-function gitRevision(): string | null {
-  try {
-    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: CHECKOUT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: CHECKOUT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
-    return `${rev}${dirty ? ' (with uncommitted changes)' : ''}`;
-  } catch {
-    return null;
-  }
 }
 
 // ---------------------------------------------------------------- clusters

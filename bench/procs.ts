@@ -2,7 +2,7 @@
  * Child processes for the bench: zones and agents run as `node dist/src/cli.js ...`. Every child is
  * registered so that it is killed when the bench exits or fails; output is kept as a bounded tail.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -226,5 +226,29 @@ export class ContentionMonitor {
       foreign_cpu_sec: r2(foreign),
       foreign_cpu_percent_of_machine: r2((100 * foreign) / Math.max(0.001, wall * ncpu)),
     };
+  }
+}
+
+/** The checkout's short revision, marked when tracked files have uncommitted changes; null outside git. */
+export function gitRevision(): string | null {
+  const cwd = fileURLToPath(new URL('../..', import.meta.url));
+  try {
+    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    return `${rev}${dirty ? ' (with uncommitted changes)' : ''}`;
+  } catch {
+    return null;
+  }
+}
+
+/** How every bench runs rclone: what a user would pick instead of the agent. */
+export const RCLONE_ARGS = ['--transfers', '32', '--checkers', '32'];
+
+/** Debian's rclone version line, or undefined when it is not installed. */
+export function rcloneVersion(): string | undefined {
+  try {
+    return execFileSync('rclone', ['version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0].trim();
+  } catch {
+    return undefined;
   }
 }

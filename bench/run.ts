@@ -18,9 +18,8 @@
 import { cpus, totalmem, release, platform } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
-import { execFileSync, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { cleanupAll, ContentionMonitor, ProcSampler, startCli, type ProcStats } from './procs.js';
+import { spawn } from 'node:child_process';
+import { cleanupAll, ContentionMonitor, gitRevision, ProcSampler, RCLONE_ARGS, rcloneVersion, startCli, type ProcStats } from './procs.js';
 import { startRealm, type Realm } from './zones.js';
 import { BenchClient, pool, type Listed } from './s3.js';
 import { runScale, scaleBudgetMs } from './scale.js';
@@ -51,17 +50,6 @@ const AGENT_EXTRA: Record<string, string | number> = {
   ...(process.env.BENCH_COPY_MODE ? { copy_mode: process.env.BENCH_COPY_MODE } : {}),
   ...(process.env.BENCH_OBJECT_CONCURRENCY ? { object_concurrency: Number(process.env.BENCH_OBJECT_CONCURRENCY) } : {}),
 };
-
-function gitRevision(): string | null {
-  try {
-    const cwd = fileURLToPath(new URL('../..', import.meta.url));
-    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
-    return `${rev}${dirty ? ' (with uncommitted changes)' : ''}`;
-  } catch {
-    return null;
-  }
-}
 
 function progress(msg: string): void {
   process.stderr.write(`[bench ${((performance.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`);
@@ -260,15 +248,7 @@ async function runBaseline(realm: Realm, baseName: string, w: Workload, src: Ben
 }
 
 /** Debian's rclone, when installed: `rclone sync` of every bucket into `name`, as a user would pick it instead. */
-function rcloneVersion(): string | undefined {
-  try {
-    return execFileSync('rclone', ['version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0].trim();
-  } catch {
-    return undefined;
-  }
-}
 const RCLONE = rcloneVersion();
-const RCLONE_ARGS = ['--transfers', '32', '--checkers', '32'];
 
 async function runRclone(realm: Realm, name: string, w: Workload): Promise<Record<string, unknown> & { wall_sec: number; exit_code: number | null }> {
   const remote = (prefix: string, url: string): Record<string, string> => ({

@@ -34,6 +34,12 @@ import { findZone, loadRealm, periodConfig } from '../src/zone/realm.js';
 import { requestAttrs, userMetadata } from '../src/zone/objectattrs.js';
 
 const BUCKET = 'bench-scale';
+
+/** One part's peak RSS per process: the agent's and each zone's, named by its role. */
+function peakRss(agent: number | null, zones: Record<string, unknown>): Record<string, number | null> {
+  const zone = (name: string) => (zones[name] as { peak_rss_mb: number | null }).peak_rss_mb;
+  return { agent, [`${DST}_destination`]: zone(DST), [`${SRC}_source`]: zone(SRC) };
+}
 const OBJECT_BYTES = 1024;
 const SRC = 'us-east';
 const DST = 'us-west';
@@ -443,7 +449,7 @@ async function fullSyncPart(h: ScaleHooks, realm: Realm, k: Knobs): Promise<Full
       ...(run.output_tail ? { output_tail: run.output_tail } : {}),
     };
     result.zones = zones;
-    result.peak_rss_mb = { agent: run.peak_rss_mb, [`${DST}_destination`]: (zones[DST] as { peak_rss_mb: number | null }).peak_rss_mb, [`${SRC}_source`]: (zones[SRC] as { peak_rss_mb: number | null }).peak_rss_mb };
+    result.peak_rss_mb = peakRss(run.peak_rss_mb, zones);
     result.flatness = flat;
     result.throughput_series = {
       what: `objects in the destination bucket (COUNT over a read-only SQLite connection to ${DST}'s zone.db), the agent's own progress count (logged every 5 s) and the agent's RSS, every ${SAMPLE_MS / 1000} s from spawn`,
@@ -598,7 +604,7 @@ async function bilogDrainPart(h: ScaleHooks, realm: Realm, k: Knobs, httpPutsPer
       ...(run.output_tail ? { output_tail: run.output_tail } : {}),
     };
     result.zones = zones;
-    result.peak_rss_mb = { agent: run.peak_rss_mb, [`${DST}_destination`]: (zones[DST] as { peak_rss_mb: number | null }).peak_rss_mb, [`${SRC}_source`]: (zones[SRC] as { peak_rss_mb: number | null }).peak_rss_mb };
+    result.peak_rss_mb = peakRss(run.peak_rss_mb, zones);
     result.flatness = flat;
     result.throughput_series = {
       what: `entries drained = the agent's bucket-index bound on ${DST} (read-only SQLite, replica_log) minus where it started; objects in the destination bucket; the agent's RSS; every ${SAMPLE_MS / 1000} s from spawn`,

@@ -241,9 +241,7 @@ export class Transfer {
         }
         return await this.copySingle(bucket, key, head, owner, o);
       } catch (e) {
-        if (!(e instanceof StorageClassRefused)) throw e;
-        this.refusedClasses.add(e.storageClass);
-        this.warnOnce(o, `the destination has no storage class ${e.storageClass} (InvalidStorageClass): objects of that class are copied as ${DEFAULT_STORAGE_CLASS}`);
+        this.classRefused(e, o);
       }
     }
   }
@@ -256,6 +254,13 @@ export class Transfer {
       this.readAcl('source', bucket, key, o),
     ]);
     return { attrs, etag, tags, acl };
+  }
+
+  /** Rethrows `e` unless it is a refused storage class, which is remembered (and noted once) so the copy can be sent again without it. */
+  private classRefused(e: unknown, o: CopyOptions): void {
+    if (!(e instanceof StorageClassRefused)) throw e;
+    this.refusedClasses.add(e.storageClass);
+    this.warnOnce(o, `the destination has no storage class ${e.storageClass} (InvalidStorageClass): objects of that class are copied as ${DEFAULT_STORAGE_CLASS}`);
   }
 
   private sendsClass(v: CopiedVersion): boolean {
@@ -304,9 +309,7 @@ export class Transfer {
     try {
       return await this.relay(bucket, key, head, get, owner, o);
     } catch (e) {
-      if (!(e instanceof StorageClassRefused)) throw e;
-      this.refusedClasses.add(e.storageClass);
-      this.warnOnce(o, `the destination has no storage class ${e.storageClass} (InvalidStorageClass): objects of that class are copied as ${DEFAULT_STORAGE_CLASS}`);
+      this.classRefused(e, o);
       // The answer's body went to the refused PUT: the version is read again.
       return this.copy(bucket, key, head, owner, o);
     }
