@@ -18,6 +18,9 @@ import { createUser, del, objPath, put, type Creds } from '../test/helpers/pair.
 import { ZoneClient } from '../src/client/http.js';
 import { S3Api } from '../src/client/s3.js';
 import { shardMarkers } from '../src/rgw/markers.js';
+import { decodeCephPrepended } from '../src/rgw/cephattrs.js';
+import { canonicalAcl } from '../src/rgw/attrs.js';
+import { parseAcl, parseTagging } from '../src/rgw/attrxml.js';
 
 const SCRIPTS = process.env.CEPH_SCRIPTS ?? join(process.cwd(), '../shared/ceph');
 const RELEASE_SCRIPT = join(SCRIPTS, 'ceph-release.sh');
@@ -111,6 +114,32 @@ async function changes(base: string, sys: Creds, tester: Creds, alice: Creds, pr
   await put(base, alice, `${prefix}-late`, 'late object', 'late');
 }
 
+/** Objects whose ACL and tags a stream copy takes from the GET's prepended attributes. */
+const ACL_CASES: [string, Record<string, string>][] = [
+  ['acl public-read', { 'x-amz-acl': 'public-read', 'x-amz-tagging': 'team=blue&size=s%20m' }],
+  ['acl authenticated-read', { 'x-amz-acl': 'authenticated-read' }],
+  ['acl grants', { 'x-amz-grant-read': 'uri="http://acs.amazonaws.com/groups/global/AllUsers"', 'x-amz-grant-read-acp': 'id="pp-alice"', 'x-amz-grant-full-control': 'id="pp-alice"' }],
+  ['acl private', {}],
+];
+
+/**
+ * What the agent decodes from Ceph's prepend-metadata answer equals what GET ?acl and ?tagging
+ * say, on this release: the stream copy relies on it instead of asking.
+ */
+async function prependedMatchesSubresources(base: string, sys: Creds, bucket: string): Promise<void> {
+  for (const [key] of ACL_CASES) {
+    const got = await call(base, 'GET', `${objPath(bucket, key)}?rgwx-prepend-metadata=true`, sys);
+    assert.equal(got.status, 200, got.text.slice(0, 500));
+    const n = Number(got.headers['rgwx-embedded-metadata-len']);
+    assert.ok(n > 0, `${key}: Ceph put its attributes in front (Rgwx-Embedded-Metadata-Len ${got.headers['rgwx-embedded-metadata-len']})`);
+    const decoded = decodeCephPrepended(got.body.subarray(0, n));
+    assert.ok(decoded?.acl && decoded.tags !== undefined, `${key}: decoded ${JSON.stringify(decoded)} from ${got.body.subarray(0, n).toString('utf8').slice(0, 800)}`);
+    const acl = parseAcl((await call(base, 'GET', `${objPath(bucket, key)}?acl`, sys)).text);
+    assert.deepEqual(canonicalAcl(decoded.acl), canonicalAcl(acl), `${key}: the ACL decoded from the prefix is the one ?acl shows`);
+    assert.equal(decoded.tags, parseTagging((await call(base, 'GET', `${objPath(bucket, key)}?tagging`, sys)).text), `${key}: tags`);
+  }
+}
+
 for (const release of RELEASES) describe(`Ceph ${release}`, () => {
   let cluster: Cluster | undefined;
   const procs: Proc[] = [];
@@ -139,6 +168,8 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
     assert.equal(vers.status, 200, vers.text);
     await put(EAST, alice, 'pp-versioned', 'v', 'one');
     await put(EAST, alice, 'pp-versioned', 'v', 'two');
+    for (const [key, headers] of ACL_CASES) await put(EAST, alice, 'pp-docs', key, `${key} body`, headers);
+    await prependedMatchesSubresources(EAST, c.sys, 'pp-docs');
     const cfg = agentConfig(c, { destination: WEST, multipart_threshold: 2 * 1024 * 1024 });
     const full = startProc(['full-sync', '-c', cfg, '--log-format', 'text']);
     assert.equal(await full.exited, 0, full.output());
@@ -153,7 +184,7 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
     const st = startProc(['status', '-c', cfg, '--json']);
     await st.exited;
     assert.match((JSON.parse(st.stdout()) as { metadata_period?: string }).metadata_period ?? '', /^[0-9a-f-]{36} \(realm epoch \d+\)$/, st.stdout().slice(0, 2000));
-    await verifiedEqual(cfg, 'us-west equals us-east after the full sync', 30_000);
+    await verifiedEqual(cfg, 'us-west equals us-east after the full sync', 30_000, ['--acl']);
     const got = await call(WEST, 'GET', objPath('pp-photos', 'dir 0/obj+0~ü.txt'), c.tester);
     assert.equal(got.headers['x-amz-meta-index'], '0');
 

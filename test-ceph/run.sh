@@ -26,4 +26,4 @@ for r in "${releases[@]}"; do
   esac
 done
 npm run build --silent
-node --test --test-concurrency=1 dist/test-ceph/
+node --test --test-concurrency=1 --test-timeout=1200000 dist/test-ceph/

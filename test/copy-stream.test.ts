@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { call } from './helpers/http.js';
 import { objPath } from './helpers/pair.js';
-import { agentCalls, getObj, putObj, startRig, userAndBucket, type Rig } from './helpers/copyrig.js';
+import { agentCalls, getObj, isObjectRequest, putObj, startRig, userAndBucket, type Rig } from './helpers/copyrig.js';
 import { syncObject } from '../src/sync/objectsync.js';
 import { copyWithoutHeads, fullSyncBucket } from '../src/sync/bucketsync.js';
 import type { ShardLock } from '../src/worker/lock.js';
@@ -70,7 +70,7 @@ describe('stream copy', () => {
     await putObj(r.east.url, alice, 'sbk', 'racy', 'version one', { 'content-type': 'text/v1', 'x-amz-meta-v': '1' });
     let overwrites = 0;
     r.srcProxy.before = async (req) => {
-      if (req.method === 'GET' && req.url === objPath('sbk', 'racy') && isAgent(req) && overwrites === 0) {
+      if (req.method === 'GET' && isObjectRequest(req.url, objPath('sbk', 'racy')) && isAgent(req) && overwrites === 0) {
         overwrites++;
         await putObj(r.east.url, alice, 'sbk', 'racy', 'version two!', { 'content-type': 'text/v2', 'x-amz-meta-v': '2' });
       }
@@ -80,36 +80,69 @@ describe('stream copy', () => {
     assert.equal(await syncObject(s.ctx, 'sbk', 'racy'), 'copied');
     const got = await getObj(r.west.url, alice, 'sbk', 'racy');
     assert.deepEqual([got.text, got.headers['content-type'], got.headers['x-amz-meta-v']], ['version two!', 'text/v2', '2'], 'body and attributes of the same version');
-    // Body GETs only: ?acl and ?tagging are separate reads.
-    const gets = agentCalls(r.srcProxy, 'GET', 'sbk', 'racy').filter((g) => g.t >= since && !g.url.includes('?'));
+    const gets = agentCalls(r.srcProxy, 'GET', 'sbk', 'racy').filter((g) => g.t >= since && isObjectRequest(g.url, objPath('sbk', 'racy')));
     assert.equal(gets.length, 1, 'the attributes are those of the answer whose bytes were copied');
     assert.equal(agentCalls(r.srcProxy, 'HEAD', 'sbk', 'racy').filter((g) => g.t >= since).length, 0, 'a changed object needs no HEAD of the source');
   });
 
-  it('a key a log names costs HEAD (destination), GET (source), PUT; the version the destination has is not fetched again', async () => {
+  it('a key a log names costs HEAD (destination), GET (source, its ACL in front of the bytes), PUT; the version the destination has is not fetched again', async () => {
     reset();
     await putObj(r.east.url, alice, 'sbk', 'counted', 'v1', { 'x-amz-meta-n': '1' });
     const calls = (since: number) => ({
       srcHead: agentCalls(r.srcProxy, 'HEAD', 'sbk', 'counted').filter((c) => c.t >= since).length,
-      srcGet: agentCalls(r.srcProxy, 'GET', 'sbk', 'counted').filter((c) => c.t >= since && !c.url.includes('?')).length,
+      srcGet: agentCalls(r.srcProxy, 'GET', 'sbk', 'counted').filter((c) => c.t >= since && isObjectRequest(c.url, objPath('sbk', 'counted'))).length,
       dstHead: agentCalls(r.dstProxy, 'HEAD', 'sbk', 'counted').filter((c) => c.t >= since).length,
       dstPut: agentCalls(r.dstProxy, 'PUT', 'sbk', 'counted').filter((c) => c.t >= since && !c.url.includes('acl')).length,
+      srcAttrReads: agentCalls(r.srcProxy, 'GET', 'sbk', 'counted').filter((c) => c.t >= since && /[?&](acl|tagging)(=|&|$)/.test(c.url)).length,
     });
     let since = Date.now();
     assert.equal(await syncObject(s.ctx, 'sbk', 'counted'), 'copied');
-    assert.deepEqual(calls(since), { srcHead: 0, srcGet: 1, dstHead: 1, dstPut: 1 }, 'new on the destination');
+    assert.deepEqual(calls(since), { srcHead: 0, srcGet: 1, dstHead: 1, dstPut: 1, srcAttrReads: 0 }, 'new on the destination');
     await putObj(r.east.url, alice, 'sbk', 'counted', 'v2', { 'x-amz-meta-n': '2' });
     since = Date.now();
     assert.equal(await syncObject(s.ctx, 'sbk', 'counted'), 'copied');
-    assert.deepEqual(calls(since), { srcHead: 0, srcGet: 1, dstHead: 1, dstPut: 1 }, 'overwritten on the source');
+    assert.deepEqual(calls(since), { srcHead: 0, srcGet: 1, dstHead: 1, dstPut: 1, srcAttrReads: 0 }, 'overwritten on the source');
     since = Date.now();
     assert.equal(await syncObject(s.ctx, 'sbk', 'counted'), 'unchanged');
     const same = calls(since);
     assert.equal(same.dstPut, 0);
-    const get = agentCalls(r.srcProxy, 'GET', 'sbk', 'counted').filter((c) => c.t >= since && !c.url.includes('?'));
+    const get = agentCalls(r.srcProxy, 'GET', 'sbk', 'counted').filter((c) => c.t >= since && isObjectRequest(c.url, objPath('sbk', 'counted')));
     assert.equal(get.length, 1);
     assert.equal(get[0].status, 304, 'If-None-Match: the source still has that version, no body is sent');
     assert.equal(same.srcHead, 1, 'one ETag, maybe other attributes: the HEADs decide, as before');
+  });
+
+  it('tags and a granted ACL come in front of the bytes: a tagged, public-read key costs no ?acl or ?tagging read', async () => {
+    reset();
+    await putObj(r.east.url, alice, 'sbk', 'attrs-inline', 'tagged', { 'x-amz-tagging': 'team=blue&n=1', 'x-amz-grant-read': 'uri="http://acs.amazonaws.com/groups/global/AllUsers"' });
+    const since = Date.now();
+    assert.equal(await syncObject(s.ctx, 'sbk', 'attrs-inline'), 'copied');
+    const reads = agentCalls(r.srcProxy, 'GET', 'sbk', 'attrs-inline').filter((c) => c.t >= since);
+    assert.deepEqual(reads.map((c) => c.url), [`${objPath('sbk', 'attrs-inline')}?rgwx-prepend-metadata=true`]);
+    const tagging = await call(r.west.url, 'GET', `${objPath('sbk', 'attrs-inline')}?tagging`, alice);
+    assert.match(tagging.text, /<Key>n<\/Key><Value>1<\/Value>.*<Key>team<\/Key><Value>blue<\/Value>/);
+    const acl = await call(r.west.url, 'GET', `${objPath('sbk', 'attrs-inline')}?acl`, alice);
+    assert.match(acl.text, /AllUsers<\/URI><\/Grantee><Permission>READ</);
+  });
+
+  it('an attribute prefix it cannot read: the ACL and tags are asked for separately, the bytes still copied', async () => {
+    reset();
+    await putObj(r.east.url, alice, 'sbk', 'prefix-unread', 'bytes after the prefix', { 'x-amz-tagging': 'k=v', 'x-amz-acl': 'public-read' });
+    // The prefix's first byte ('{') damaged: neither this zone's document nor Ceph's.
+    r.srcProxy.mangleResponse = (req, chunk, off, bodyStart) => {
+      if (req.method !== 'GET' || bodyStart === 0 || off > 0 || !isObjectRequest(req.url, objPath('sbk', 'prefix-unread'))) return chunk;
+      const c = Buffer.from(chunk);
+      c[0] = 0x21;
+      return c;
+    };
+    const since = Date.now();
+    assert.equal(await syncObject(s.ctx, 'sbk', 'prefix-unread'), 'copied');
+    const urls = agentCalls(r.srcProxy, 'GET', 'sbk', 'prefix-unread').filter((c) => c.t >= since).map((c) => c.url.split('?')[1]).sort();
+    assert.deepEqual(urls, ['acl', 'rgwx-prepend-metadata=true', 'tagging']);
+    assert.equal((await getObj(r.west.url, alice, 'sbk', 'prefix-unread')).text, 'bytes after the prefix');
+    const acl = await call(r.west.url, 'GET', `${objPath('sbk', 'prefix-unread')}?acl`, alice);
+    assert.match(acl.text, /AllUsers<\/URI><\/Grantee><Permission>READ</);
+    assert.match((await call(r.west.url, 'GET', `${objPath('sbk', 'prefix-unread')}?tagging`, alice)).text, /<Key>k<\/Key><Value>v<\/Value>/);
   });
 
   it('a full sync copies what the listings show missing or different straight from the GET, and HEADs only what they cannot tell', async () => {
@@ -134,7 +167,7 @@ describe('stream copy', () => {
     let overwritten = false;
     r.srcProxy.before = async (req) => {
       // Overwritten after the listing, before the agent's GET: the listed ETag is stale (412).
-      if (!overwritten && req.method === 'GET' && req.url === objPath('fsb', 'fs-racy') && isAgent(req)) {
+      if (!overwritten && req.method === 'GET' && isObjectRequest(req.url, objPath('fsb', 'fs-racy')) && isAgent(req)) {
         overwritten = true;
         await putObj(r.east.url, alice, 'fsb', 'fs-racy', 'newer version');
       }
@@ -170,7 +203,7 @@ describe('stream copy', () => {
     assert.equal(await syncObject(s.ctx, 'sbk', 'moving', undefined, undefined, listed), 'copied');
     const got = await getObj(r.west.url, alice, 'sbk', 'moving');
     assert.deepEqual([got.text, got.headers['x-amz-meta-v']], ['new, after the listing', 'new']);
-    const gets = agentCalls(r.srcProxy, 'GET', 'sbk', 'moving').filter((c) => c.t >= since && !c.url.includes('?'));
+    const gets = agentCalls(r.srcProxy, 'GET', 'sbk', 'moving').filter((c) => c.t >= since && isObjectRequest(c.url, objPath('sbk', 'moving')));
     assert.deepEqual(gets.map((g) => g.status), [412, 200], 'the listed ETag failed If-Match; the next GET is the copy');
     assert.equal(agentCalls(r.dstProxy, 'PUT', 'sbk', 'moving').filter((c) => c.t >= since).length, 1, 'one PUT, of one version');
   });
@@ -203,11 +236,13 @@ describe('stream copy', () => {
     const body = 'y'.repeat(4096);
     const etag = await putObj(r.east.url, alice, 'sbk', 'src-damaged', body);
     r.srcProxy.multipartEtags.set(etag, `${md5('other parts')}-3`);
-    r.srcProxy.addHeaders = (req) => (req.method === 'GET' && req.url === objPath('sbk', 'src-damaged') ? { 'content-md5': createHash('md5').update(body).digest('base64') } : undefined);
-    r.srcProxy.mangleResponse = (req, chunk, off) => {
-      if (req.method !== 'GET' || req.url !== objPath('sbk', 'src-damaged') || off > 7 || chunk.length <= 7 - off) return chunk;
+    r.srcProxy.addHeaders = (req) => (req.method === 'GET' && isObjectRequest(req.url, objPath('sbk', 'src-damaged')) ? { 'content-md5': createHash('md5').update(body).digest('base64') } : undefined);
+    r.srcProxy.mangleResponse = (req, chunk, off, bodyStart) => {
+      // The eighth byte of the object, past any attribute prefix.
+      const at = bodyStart + 7;
+      if (req.method !== 'GET' || !isObjectRequest(req.url, objPath('sbk', 'src-damaged')) || off > at || chunk.length <= at - off) return chunk;
       const c = Buffer.from(chunk);
-      c[7 - off] ^= 4;
+      c[at - off] ^= 4;
       return c;
     };
     await assert.rejects(syncObject(s.ctx, 'sbk', 'src-damaged'), /damaged in transit.*Content-MD5/);

@@ -83,8 +83,18 @@ export class ZoneClient {
     });
   }
 
-  async close(): Promise<void> {
-    await this.pool.close();
+  /**
+   * Closes the connections once requests in flight are answered, waiting at most `graceMs`; then
+   * whatever is left is cut, so a command's exit never waits on a connection without end.
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), graceMs); });
+    try {
+      if ((await Promise.race([this.pool.close().then(() => 'closed' as const), late])) === 'late') await this.pool.destroy().catch(() => undefined);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private noteClock(date: string | string[] | undefined, answeredMs: number): void {

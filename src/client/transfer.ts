@@ -19,6 +19,8 @@ import {
   attrsFromHeaders, DEFAULT_STORAGE_CLASS, grantHeaders, REPLICATED_HEADERS, SOURCE_ETAG_META, STORAGE_CLASS_HEADER, tagCountFromHeaders,
   type Acl, type ObjectAttrs,
 } from '../rgw/attrs.js';
+import { decodeEmbedded, EMBEDDED_LEN_HEADER, MAX_EMBEDDED_BYTES, PREPEND_QUERY, readPrefix } from '../rgw/prepend.js';
+import { decodeCephPrepended } from '../rgw/cephattrs.js';
 
 export { SOURCE_ETAG_META };
 
@@ -59,8 +61,44 @@ function isPlainMd5(etag: string): boolean {
   return /^[0-9a-f]{32}$/.test(etag);
 }
 
+/**
+ * A whole-object source GET asks for the attributes in front of the bytes (RGW's
+ * rgwx-prepend-metadata, honoured for system users by Ceph and the embedded zone): the ACL and
+ * tags then come with the copy instead of from two more requests.
+ */
+const PREPEND: [string, string][] = [[PREPEND_QUERY, 'true']];
+
+/** Attributes the source put in front of the bytes; each only where it could be read faithfully. */
+interface Prepended { acl?: Acl; tags?: string }
+
+/** A source GET answer with any attribute prefix cut off: `get.body` holds the object's bytes only. */
+interface SourceAnswer { get: StreamResponse; size: number; prepended: Prepended }
+
+/** Cuts the prefix of a prepend-metadata answer; an answer without one is the object alone. */
+async function sourceAnswer(get: StreamResponse, expectedSize?: number): Promise<SourceAnswer> {
+  const cl = one(get.headers['content-length']);
+  const declared = cl === undefined ? (expectedSize ?? NaN) : Number(cl);
+  const lenHeader = one(get.headers[EMBEDDED_LEN_HEADER]);
+  if (lenHeader === undefined) return { get, size: declared, prepended: {} };
+  const n = Number(lenHeader);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_EMBEDDED_BYTES || !(declared >= n)) {
+    discard(get.body);
+    throw new AgentError(`the source sent a ${lenHeader}-byte attribute prefix in a ${declared}-byte answer`);
+  }
+  let prefix: Buffer;
+  try {
+    prefix = await readPrefix(get.body, n);
+  } catch (e) {
+    discard(get.body);
+    throw e;
+  }
+  const ours = decodeEmbedded(prefix);
+  const prepended: Prepended = ours ? { acl: ours.attrs.acl, tags: ours.attrs.tags } : decodeCephPrepended(prefix) ?? {};
+  return { get, size: declared - n, prepended };
+}
+
 /** What `Transfer.open` found on the source. */
-export type Opened = { kind: 'gone' } | { kind: 'same' } | { kind: 'open'; head: ObjectHead; get: StreamResponse };
+export type Opened = { kind: 'gone' } | { kind: 'same' } | { kind: 'open'; head: ObjectHead; answer: SourceAnswer };
 
 /** What a copy writes beside the body: the attributes of the version copied, read with it. */
 export interface CopiedVersion { attrs: ObjectAttrs; etag: string; tags?: string; acl?: Acl }
@@ -246,12 +284,16 @@ export class Transfer {
     }
   }
 
-  /** Tags and ACL of the version being copied (separate reads: S3 gives them on no GET). */
-  private async version(bucket: string, key: string, h: Record<string, string | string[] | undefined>, etag: string, o: CopyOptions): Promise<CopiedVersion> {
+  /**
+   * Tags and ACL of the version being copied: from the answer's prefix where the source gave them,
+   * else separate reads (plain S3 gives them on no GET).
+   */
+  private async version(bucket: string, key: string, h: Record<string, string | string[] | undefined>, etag: string, prepended: Prepended, o: CopyOptions): Promise<CopiedVersion> {
     const attrs = attrsFromHeaders(h, [SOURCE_ETAG_META]);
+    const hasTags = tagCountFromHeaders(h) > 0;
     const [tags, acl] = await Promise.all([
-      tagCountFromHeaders(h) > 0 ? this.readTags('source', bucket, key, o) : Promise.resolve(undefined),
-      this.readAcl('source', bucket, key, o),
+      prepended.tags !== undefined ? Promise.resolve(prepended.tags || undefined) : hasTags ? this.readTags('source', bucket, key, o) : Promise.resolve(undefined),
+      prepended.acl ?? this.readAcl('source', bucket, key, o),
     ]);
     return { attrs, etag, tags, acl };
   }
@@ -275,7 +317,7 @@ export class Transfer {
   private async copySingle(bucket: string, key: string, head: ObjectHead, owner: string, o: CopyOptions): Promise<number | undefined> {
     const get = await this.getVersion(bucket, key, head.etag, undefined);
     if (!get) return undefined;
-    return this.relay(bucket, key, head, get, owner, o);
+    return this.relay(bucket, key, await sourceAnswer(get, head.size), owner, o);
   }
 
   /**
@@ -286,12 +328,13 @@ export class Transfer {
   async open(bucket: string, key: string, unlessEtag?: string): Promise<Opened> {
     const headers: Record<string, string> = { 'x-amz-checksum-mode': 'ENABLED', ...(unlessEtag ? { 'if-none-match': `"${unlessEtag}"` } : {}) };
     try {
-      const get = await this.src.stream('GET', objectPath(bucket, key), { headers, headersTimeoutMs: this.timeoutMs, bodyTimeoutMs: this.timeoutMs, accept: [304] });
+      const get = await this.src.stream('GET', objectPath(bucket, key), { query: PREPEND, headers, headersTimeoutMs: this.timeoutMs, bodyTimeoutMs: this.timeoutMs, accept: [304] });
       if (get.status === 304) {
         discard(get.body);
         return { kind: 'same' };
       }
-      return { kind: 'open', head: headFromHeaders(get.headers), get };
+      const answer = await sourceAnswer(get);
+      return { kind: 'open', head: { ...headFromHeaders(get.headers), size: answer.size }, answer };
     } catch (e) {
       if (e instanceof HttpError && e.status === 404) return { kind: 'gone' };
       throw e;
@@ -300,14 +343,14 @@ export class Transfer {
 
   /** Copies what `open` opened; the answer is consumed either way. Returns as `copy` does. */
   async copyOpened(bucket: string, key: string, opened: Extract<Opened, { kind: 'open' }>, owner: string, o: CopyOptions = {}): Promise<number | undefined> {
-    const { head, get } = opened;
+    const { head, answer } = opened;
     // Large objects go part by part (ranged GETs of this version): this answer is not used.
     if (head.size > this.threshold && this.multipart) {
-      discard(get.body);
+      discard(answer.get.body);
       return this.copy(bucket, key, head, owner, o);
     }
     try {
-      return await this.relay(bucket, key, head, get, owner, o);
+      return await this.relay(bucket, key, answer, owner, o);
     } catch (e) {
       this.classRefused(e, o);
       // The answer's body went to the refused PUT: the version is read again.
@@ -315,13 +358,13 @@ export class Transfer {
     }
   }
 
-  /** One PUT from an open GET answer of the version `head` describes. */
-  private async relay(bucket: string, key: string, head: ObjectHead, get: StreamResponse, owner: string, o: CopyOptions): Promise<number | undefined> {
+  /** One PUT from an open GET answer of a whole version. */
+  private async relay(bucket: string, key: string, answer: SourceAnswer, owner: string, o: CopyOptions): Promise<number | undefined> {
     const path = objectPath(bucket, key);
+    const { get, size } = answer;
     try {
-      const size = Number(one(get.headers['content-length']) ?? head.size);
       const etag = (one(get.headers.etag) ?? '').replace(/"/g, '');
-      const v = await this.version(bucket, key, get.headers, etag, o);
+      const v = await this.version(bucket, key, get.headers, etag, answer.prepended, o);
       const headers = { ...copyHeaders(v, { storageClass: this.sendsClass(v), noteEtag: !isPlainMd5(etag) }), 'content-length': String(size) };
       const wanted = sourceDigests(get.headers, true);
       const digest = new Digester(wanted.checksums);
@@ -347,12 +390,12 @@ export class Transfer {
     }
   }
 
-  /** GET of the version with ETag `etag` (whole or a range); undefined when the object is gone. */
+  /** GET of the version with ETag `etag` (whole, with its attributes in front, or a range); undefined when the object is gone. */
   private async getVersion(bucket: string, key: string, etag: string, range: [number, number] | undefined) {
     const headers: Record<string, string> = { 'if-match': `"${etag}"`, 'x-amz-checksum-mode': 'ENABLED' };
     if (range) headers.range = `bytes=${range[0]}-${range[1]}`;
     try {
-      return await this.src.stream('GET', objectPath(bucket, key), { headers, headersTimeoutMs: this.timeoutMs, bodyTimeoutMs: this.timeoutMs });
+      return await this.src.stream('GET', objectPath(bucket, key), { query: range ? [] : PREPEND, headers, headersTimeoutMs: this.timeoutMs, bodyTimeoutMs: this.timeoutMs });
     } catch (e) {
       if (e instanceof HttpError && e.status === 404) return undefined;
       if (e instanceof HttpError && e.status === 412) throw new SourceChanged(`${bucket}/${key} changed on the source while it was being copied (ETag ${etag} is no longer current)`);
@@ -370,7 +413,7 @@ export class Transfer {
     let uploadId = '';
     let completed = false;
     try {
-      const v = await this.version(bucket, key, get.headers, head.etag, o);
+      const v = await this.version(bucket, key, get.headers, head.etag, {}, o);
       let init;
       try {
         init = await this.dst.request('POST', path, {

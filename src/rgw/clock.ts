@@ -11,3 +11,16 @@ export function sourceClockOffsetMs(dateHeader: string | undefined, answeredMs: 
   const d = Date.parse(dateHeader);
   return Number.isNaN(d) ? undefined : d - answeredMs;
 }
+
+/** "<sec>.<usec>": the form RGW uses in log ids and for the Rgwx-Mtime header. */
+export function secUsec(us: number): string {
+  return `${Math.floor(us / 1_000_000)}.${String(us % 1_000_000).padStart(6, '0')}`;
+}
+
+/** Parses "<sec>.<frac>" (any number of fraction digits) back to microseconds. */
+export function usFromSecFrac(s: string): number | undefined {
+  const m = /^(\d+)(?:\.(\d+))?$/.exec(s.trim());
+  if (!m) return undefined;
+  const frac = (m[2] ?? '').padEnd(6, '0').slice(0, 6);
+  return Number(m[1]) * 1_000_000 + Number(frac);
+}

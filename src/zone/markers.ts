@@ -3,7 +3,7 @@
  * field is fixed-width: a later entry always sorts after an earlier one, and " " (the agent's
  * "before everything") sorts before all of them.
  */
-import { secUsec } from './clock.js';
+import { secUsec } from '../rgw/clock.js';
 
 /** Metadata- and data-log ids, shaped like RGW's cls_log ids: 1_<sec>.<usec>_<seq>.1 */
 export function logEntryId(timeUs: number, seq: number): string {

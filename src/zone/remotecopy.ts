@@ -11,13 +11,14 @@ import { HttpError, headerValue, sendXml, type RequestContext } from './http.js'
 import type { ZoneContext } from './context.js';
 import { parseCopySource } from './objectattrs.js';
 import { copyObjectResult } from './s3xml.js';
-import { usFromSecFrac } from './clock.js';
+import { usFromSecFrac } from '../rgw/clock.js';
 import { s3Encode, signRequest } from '../rgw/sign.js';
 import type { BucketRow, ObjectRow } from './store.js';
 import { attrsDifferences, attrsFromHeaders, DEFAULT_STORAGE_CLASS, REPLICATED_HEADERS, tagCountFromHeaders, type ObjectAttrs } from '../rgw/attrs.js';
 import { parseAcl, parseTagging } from '../rgw/attrxml.js';
 import { rowAttrs, type StoredAttrs } from './objectattrs.js';
-import { decodeEmbedded, EMBEDDED_LEN_HEADER, MAX_EMBEDDED_BYTES, PREPEND_QUERY, readPrefix, type PulledVersion } from './prepend.js';
+import { decodeEmbedded, EMBEDDED_LEN_HEADER, MAX_EMBEDDED_BYTES, PREPEND_QUERY, readPrefix, type PulledVersion } from '../rgw/prepend.js';
+import { decodeCephPrepended, type CephPrepended } from '../rgw/cephattrs.js';
 
 const FETCH_HEADERS_TIMEOUT_MS = 30_000;
 const FETCH_BODY_TIMEOUT_MS = 60_000;
@@ -90,16 +91,20 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
 
   const embeddedLen = Number(headerValue(rh, EMBEDDED_LEN_HEADER) ?? NaN);
   let embedded: PulledVersion | undefined;
+  let ceph: CephPrepended | undefined;
   let pulled: PulledAttrs;
   try {
     if (Number.isFinite(embeddedLen)) {
       if (embeddedLen < 0 || embeddedLen > MAX_EMBEDDED_BYTES) throw new Error(`a ${embeddedLen}-byte metadata prefix`);
-      // Another gateway's prefix (Ceph's xattr dump) is cut off too; then the headers describe the object.
-      embedded = decodeEmbedded(await readPrefix(resp.body as unknown as Readable, embeddedLen));
+      // Ceph's prefix (its xattrs) is cut off too; then the headers describe the object, and its ACL
+      // and tags are read from the prefix where they decode faithfully.
+      const prefix = await readPrefix(resp.body as unknown as Readable, embeddedLen);
+      embedded = decodeEmbedded(prefix);
+      if (!embedded) ceph = decodeCephPrepended(prefix);
     }
     pulled = embedded
       ? { attrs: embedded.attrs, stored: storedFrom(embedded.attrs) }
-      : await sourceAttrs(zone.endpoint, src, rh, { accessKey: su.accessKey, secretKey: su.secretKey });
+      : await sourceAttrs(zone.endpoint, src, rh, { accessKey: su.accessKey, secretKey: su.secretKey }, ceph ?? {});
   } catch (e) {
     await resp.body.dump().catch(() => undefined);
     setState('error');
@@ -176,7 +181,7 @@ interface PulledAttrs { attrs: ObjectAttrs; stored: StoredAttrs }
  * own GETs (S3 has no other way), tags only when the answer counts some. A source without
  * ?tagging or ?acl (501/405) has none to give.
  */
-async function sourceAttrs(endpoint: string, src: { bucket: string; key: string }, rh: Record<string, string | string[] | undefined>, cred: { accessKey: string; secretKey: string }): Promise<PulledAttrs> {
+async function sourceAttrs(endpoint: string, src: { bucket: string; key: string }, rh: Record<string, string | string[] | undefined>, cred: { accessKey: string; secretKey: string }, known: CephPrepended): Promise<PulledAttrs> {
   const attrs = attrsFromHeaders(rh);
   const sub = async (name: string): Promise<string | undefined> => {
     const path = `/${s3Encode(src.bucket, false)}/${s3Encode(src.key, true)}?${name}`;
@@ -188,10 +193,10 @@ async function sourceAttrs(endpoint: string, src: { bucket: string; key: string 
     if (r.statusCode !== 200) throw new Error(`?${name} answered ${r.statusCode}`);
     return text;
   };
-  const tagsXml = tagCountFromHeaders(rh) > 0 ? await sub('tagging') : undefined;
-  const aclDoc = await sub('acl');
-  const tags = tagsXml !== undefined ? parseTagging(tagsXml) : '';
-  const acl = aclDoc !== undefined ? parseAcl(aclDoc) : undefined;
+  const tagsXml = known.tags === undefined && tagCountFromHeaders(rh) > 0 ? await sub('tagging') : undefined;
+  const aclDoc = known.acl === undefined ? await sub('acl') : undefined;
+  const tags = known.tags ?? (tagsXml !== undefined ? parseTagging(tagsXml) : '');
+  const acl = known.acl ?? (aclDoc !== undefined ? parseAcl(aclDoc) : undefined);
   const all: ObjectAttrs = { ...attrs, tags, acl };
   return { attrs: all, stored: storedFrom(all) };
 }

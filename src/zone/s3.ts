@@ -9,9 +9,9 @@ import { remoteCopy } from './remotecopy.js';
 import { aclFromHeaders, attrResponseHeaders, defaultAcl, rowAttrs, checkedTags, parseCopySource, parseStoredAttrs, requestAttrs, userMetadata, type StoredAttrs } from './objectattrs.js';
 import { aclXml, parseAcl, parseTagging, taggingXml } from '../rgw/attrxml.js';
 import { precondition, type Conditions } from './conditional.js';
-import { EMBEDDED_LEN_HEADER, encodeEmbedded, PREPEND_QUERY } from './prepend.js';
+import { EMBEDDED_LEN_HEADER, encodeEmbedded, PREPEND_QUERY } from '../rgw/prepend.js';
 import { parseTags } from '../rgw/attrs.js';
-import { secUsec } from './clock.js';
+import { secUsec } from '../rgw/clock.js';
 import type { BucketRow, ObjectRow } from './store.js';
 
 const MAX_KEY_BYTES = 1024;

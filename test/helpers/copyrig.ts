@@ -35,7 +35,8 @@ export interface HookProxy {
   /** Changes bytes of a request body on its way to the zone (offset = bytes of the body before chunk). */
   mangleRequest?: (req: IncomingMessage, chunk: Buffer, offset: number) => Buffer;
   /** Changes bytes of an answer's body on its way back. */
-  mangleResponse?: (req: IncomingMessage, chunk: Buffer, offset: number) => Buffer;
+  /** `offset` counts from the start of the answer's body, attribute prefix (`bodyStart` bytes) included. */
+  mangleResponse?: (req: IncomingMessage, chunk: Buffer, offset: number, bodyStart: number) => Buffer;
   close(): Promise<void>;
 }
 
@@ -99,7 +100,7 @@ export async function startHookProxy(targetPort: number, listenPort: number): Pr
         res.writeHead(ur.statusCode ?? 502, headers);
         let off = 0;
         ur.on('data', (c: Buffer) => {
-          const out = p.mangleResponse ? p.mangleResponse(req, c, off) : c;
+          const out = p.mangleResponse ? p.mangleResponse(req, c, off, Number(ur.headers['rgwx-embedded-metadata-len'] ?? 0)) : c;
           off += c.length;
           res.write(out);
         });
@@ -206,6 +207,11 @@ export async function putObj(base: string, who: { accessKey: string; secretKey: 
 
 export async function getObj(base: string, who: { accessKey: string; secretKey: string }, bucket: string, key: string) {
   return call(base, 'GET', objPath(bucket, key), who);
+}
+
+/** A GET or PUT of the object itself: no sub-resource, at most the attribute prefix asked for. */
+export function isObjectRequest(url: string | undefined, path: string): boolean {
+  return url === path || url === `${path}?rgwx-prepend-metadata=true`;
 }
 
 /** The agent's requests for one object path (not the zones' own fetches). */

@@ -10,7 +10,7 @@
  */
 import type { Readable } from 'node:stream';
 import { secUsec, usFromSecFrac } from './clock.js';
-import { REPLICATED_HEADERS, type Acl, type ObjectAttrs } from '../rgw/attrs.js';
+import { REPLICATED_HEADERS, type Acl, type ObjectAttrs } from './attrs.js';
 
 export const PREPEND_QUERY = 'rgwx-prepend-metadata';
 export const EMBEDDED_LEN_HEADER = 'rgwx-embedded-metadata-len';
@@ -44,15 +44,20 @@ export interface PulledVersion { etag: string; mtimeUs: number; size: number; at
 const isStringMap = (v: unknown): v is Record<string, string> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
 
-/** This zone's document, checked field by field; undefined for anything else (Ceph's, or damaged). */
-export function decodeEmbedded(buf: Buffer): PulledVersion | undefined {
-  let doc: unknown;
+/** A prefix parsed as a JSON object; undefined when it is not one. */
+export function prefixObject(buf: Buffer): object | undefined {
   try {
-    doc = JSON.parse(buf.toString('utf8'));
+    const doc: unknown = JSON.parse(buf.toString('utf8'));
+    return typeof doc === 'object' && doc !== null ? doc : undefined;
   } catch {
     return undefined;
   }
-  if (typeof doc !== 'object' || doc === null) return undefined;
+}
+
+/** This zone's document, checked field by field; undefined for anything else (Ceph's, or damaged). */
+export function decodeEmbedded(buf: Buffer): PulledVersion | undefined {
+  const doc = prefixObject(buf);
+  if (!doc) return undefined;
   const d = doc as Partial<Record<keyof EmbeddedMetadata, unknown>>;
   if (d.format !== FORMAT || typeof d.etag !== 'string' || typeof d.mtime !== 'string' || typeof d.size !== 'number') return undefined;
   if (!isStringMap(d.headers) || !isStringMap(d.meta) || typeof d.storage_class !== 'string' || typeof d.tags !== 'string') return undefined;
