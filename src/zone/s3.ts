@@ -9,6 +9,7 @@ import { remoteCopy } from './remotecopy.js';
 import { aclFromHeaders, attrResponseHeaders, defaultAcl, rowAttrs, checkedTags, parseCopySource, parseStoredAttrs, requestAttrs, userMetadata, type StoredAttrs } from './objectattrs.js';
 import { aclXml, parseAcl, parseTagging, taggingXml } from '../rgw/attrxml.js';
 import { precondition, type Conditions } from './conditional.js';
+import { deleteObjects } from './multidelete.js';
 import { EMBEDDED_LEN_HEADER, encodeEmbedded, PREPEND_QUERY } from '../rgw/prepend.js';
 import { parseTags } from '../rgw/attrs.js';
 import { secUsec } from '../rgw/clock.js';
@@ -17,7 +18,7 @@ import type { BucketRow, ObjectRow } from './store.js';
 const MAX_KEY_BYTES = 1024;
 const MAX_PUT_BYTES = 5 * 1024 ** 3;
 /** Bucket sub-resources we do not implement: answer 501 instead of silently listing. */
-const UNSUPPORTED_SUBRESOURCES = ['cors', 'lifecycle', 'policy', 'uploads', 'uploadId', 'versioning', 'versions', 'website', 'delete', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'partNumber', 'requestPayment', 'accelerate', 'analytics', 'inventory', 'metrics', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering', 'attributes'];
+const UNSUPPORTED_SUBRESOURCES = ['cors', 'lifecycle', 'policy', 'uploads', 'uploadId', 'versions', 'website', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'partNumber', 'requestPayment', 'accelerate', 'analytics', 'inventory', 'metrics', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering', 'attributes'];
 
 export function validateBucketName(name: string): void {
   // RGW's relaxed rules: 3-255 chars, letters, digits, '.', '-', '_'; no path tricks.
@@ -65,10 +66,23 @@ export async function handleS3(ctx: RequestContext, zc: ZoneContext): Promise<vo
   rejectUnsupported(ctx.url.query);
   if (key === '') {
     for (const sub of ['acl', 'tagging']) if (ctx.url.query.has(sub)) throw new HttpError(501, 'NotImplemented', `the embedded zone keeps ?${sub} on objects only, not on buckets`);
+    if (ctx.url.query.has('delete')) {
+      if (method !== 'POST') throw new HttpError(405, 'MethodNotAllowed', 'DeleteObjects is POST /bucket?delete');
+      return deleteObjects(ctx, zc, bucketFor(ctx, zc, bucket), validateKey);
+    }
+    if (ctx.url.query.has('versioning')) return versioning(ctx, zc, bucket, method);
     return bucketOp(ctx, zc, bucket, method);
   }
   validateKey(key);
   return objectOp(ctx, zc, bucket, key, method);
+}
+
+/** Versioning is never enabled here yet: GET says so as S3 does for such a bucket (an empty configuration). */
+function versioning(ctx: RequestContext, zc: ZoneContext, name: string, method: string): void {
+  bucketFor(ctx, zc, name);
+  if (method === 'PUT') throw new HttpError(501, 'NotImplemented', 'the embedded zone does not implement bucket versioning yet (GET ?versioning answers "never enabled")');
+  if (method !== 'GET') throw new HttpError(405, 'MethodNotAllowed');
+  sendXml(ctx.res, 200, '<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>');
 }
 
 function listBuckets(ctx: RequestContext, zc: ZoneContext): void {

@@ -141,7 +141,9 @@ export async function startZone(opts: ZoneServerOptions): Promise<RunningZone> {
     };
     run().catch((e: unknown) => {
       const err = toHttpError(e);
-      if (err.status >= 500) log('error', `${req.method} ${req.url}: ${(e as Error).stack ?? String(e)}`);
+      // A feature this zone lacks is the client's news, not a fault: one line at warn, no stack.
+      if (err.status === 501) log('warn', `${req.method} ${req.url}: 501 ${err.message}`);
+      else if (err.status >= 500) log('error', `${req.method} ${req.url}: ${(e as Error).stack ?? String(e)}`);
       else log('debug', `${req.method} ${req.url} -> ${err.status} ${err.code}`);
       sendError(res, err, { admin, requestId, zone: zone.name, method: req.method ?? 'GET' });
       // An unread request body would otherwise be parsed as the next request on this connection.
