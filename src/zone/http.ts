@@ -104,7 +104,8 @@ export function xmlEscape(s: string): string {
 }
 
 export function sendXml(res: ServerResponse, status: number, xml: string, headers: Record<string, string | number> = {}): void {
-  const text = `<?xml version="1.0" encoding="UTF-8"?>${xml}`;
+  // One declaration, at the very start: strict parsers (botocore's) refuse a second one.
+  const text = xml.startsWith('<?xml') ? xml : `<?xml version="1.0" encoding="UTF-8"?>${xml}`;
   res.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }

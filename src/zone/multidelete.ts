@@ -37,7 +37,7 @@ export function deleteResultXml(outcomes: Outcome[], quiet: boolean): string {
   const items = outcomes.map((o) => o.error
     ? `<Error><Key>${xmlEscape(o.key)}</Key><Code>${o.error.code}</Code><Message>${xmlEscape(o.error.message)}</Message></Error>`
     : quiet ? '' : `<Deleted><Key>${xmlEscape(o.key)}</Key></Deleted>`).join('');
-  return `<?xml version="1.0" encoding="UTF-8"?><DeleteResult ${NS}>${items}</DeleteResult>`;
+  return `<DeleteResult ${NS}>${items}</DeleteResult>`;
 }
 
 export async function deleteObjects(ctx: RequestContext, zc: ZoneContext, b: BucketRow, validateKey: (key: string) => void): Promise<void> {

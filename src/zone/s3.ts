@@ -82,7 +82,7 @@ function versioning(ctx: RequestContext, zc: ZoneContext, name: string, method: 
   bucketFor(ctx, zc, name);
   if (method === 'PUT') throw new HttpError(501, 'NotImplemented', 'the embedded zone does not implement bucket versioning yet (GET ?versioning answers "never enabled")');
   if (method !== 'GET') throw new HttpError(405, 'MethodNotAllowed');
-  sendXml(ctx.res, 200, '<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>');
+  sendXml(ctx.res, 200, '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>');
 }
 
 function listBuckets(ctx: RequestContext, zc: ZoneContext): void {
