@@ -228,15 +228,16 @@ describe('embedded zone: streaming SigV4, checksums, presigned URLs', () => {
   });
 
   /** A presigned SigV4 URL built by hand: UNSIGNED-PAYLOAD, only host signed. */
-  function presignV4(method: string, path: string, expires: number, at = new Date()): string {
+  function presignV4(method: string, path: string, expires: number, at = new Date(), extra: [string, string][] = []): string {
     const longDate = amzDate(at);
     const scope = `${longDate.slice(0, 8)}/${REGION}/s3/aws4_request`;
     const q: [string, string][] = [
       ['X-Amz-Algorithm', 'AWS4-HMAC-SHA256'], ['X-Amz-Credential', `${alice.accessKey}/${scope}`], ['X-Amz-Date', longDate],
-      ['X-Amz-Expires', String(expires)], ['X-Amz-SignedHeaders', 'host'],
+      ['X-Amz-Expires', String(expires)], ['X-Amz-SignedHeaders', 'host'], ...extra,
     ];
+    const payload = extra.find(([k]) => k === 'X-Amz-Content-Sha256')?.[1] ?? 'UNSIGNED-PAYLOAD';
     const query = q.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).sort().join('&');
-    const canonical = [method, path, query, `host:${host()}\n`, 'host', 'UNSIGNED-PAYLOAD'].join('\n');
+    const canonical = [method, path, query, `host:${host()}\n`, 'host', payload].join('\n');
     const sts = ['AWS4-HMAC-SHA256', longDate, scope, sha256hex(canonical)].join('\n');
     return `${path}?${query}&X-Amz-Signature=${hmac(kSigning(alice.secretKey, longDate.slice(0, 8)), sts).toString('hex')}`;
   }
@@ -252,6 +253,16 @@ describe('embedded zone: streaming SigV4, checksums, presigned URLs', () => {
     const get = await send(`${zone.url}${presignV4('GET', '/bkt/pre4', 300)}`, 'GET', {});
     assert.equal(get.status, 200, get.text);
     assert.equal(get.text, 'via presigned v4');
+
+    // As the AWS SDK's presigner writes them: the payload hash in the query, and x-id.
+    const sdkStyle = await send(`${zone.url}${presignV4('GET', '/bkt/pre4', 300, new Date(), [['X-Amz-Content-Sha256', 'UNSIGNED-PAYLOAD'], ['x-id', 'GetObject']])}`, 'GET', {});
+    assert.equal(sdkStyle.status, 200, sdkStyle.text);
+    const body = Buffer.from('digest in the query');
+    const digestPut = await send(`${zone.url}${presignV4('PUT', '/bkt/pre4d', 300, new Date(), [['X-Amz-Content-Sha256', sha256hex(body)]])}`, 'PUT', {}, body);
+    assert.equal(digestPut.status, 200, digestPut.text);
+    const wrongBody = await send(`${zone.url}${presignV4('PUT', '/bkt/pre4d', 300, new Date(), [['X-Amz-Content-Sha256', sha256hex(body)]])}`, 'PUT', {}, Buffer.from('another body'));
+    assert.equal(wrongBody.status, 400, wrongBody.text);
+    assert.match(wrongBody.text, /XAmzContentSHA256Mismatch/);
 
     const expired = await send(`${zone.url}${presignV4('GET', '/bkt/pre4', 60, new Date(Date.now() - 120_000))}`, 'GET', {});
     assert.equal(expired.status, 403);

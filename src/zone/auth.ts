@@ -165,7 +165,7 @@ interface V4Params {
   signedHeaders: string | undefined;
   signature: string | undefined;
   /** presigned: X-Amz-Date and X-Amz-Expires from the query; header auth reads the date headers */
-  query?: { date: string | undefined; expires: string | undefined };
+  query?: { date: string | undefined; expires: string | undefined; contentSha256: string | undefined };
 }
 
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
@@ -213,8 +213,8 @@ function verifyV4(input: AuthInput, url: CanonicalUrl, p: V4Params, lookup: KeyL
   }
 
   // A presigned URL is usually fetched by something that cannot add headers: its payload is unsigned
-  // unless the fetcher did send x-amz-content-sha256 (which it then had to sign).
-  const payloadHdr = header(input.headers, 'x-amz-content-sha256');
+  // unless the URL (the AWS SDK's presigner hoists it there) or a signed header names a digest.
+  const payloadHdr = header(input.headers, 'x-amz-content-sha256') ?? p.query?.contentSha256;
   const payload = payloadHdr ?? (presigned ? 'UNSIGNED-PAYLOAD' : undefined);
   if (payload === undefined) return fail(400, 'InvalidArgument', 'Missing required header x-amz-content-sha256');
   const isHex = /^[0-9a-fA-F]{64}$/.test(payload);
@@ -359,7 +359,7 @@ export function authenticate(input: AuthInput, lookup: KeyLookup): AuthResult {
       if (query === undefined) return fail(400, 'InvalidArgument', 'Malformed percent-encoding in the request URL');
       return verifyV4(input, { uri, query }, {
         credential: params.get('X-Amz-Credential'), signedHeaders: params.get('X-Amz-SignedHeaders'), signature: params.get('X-Amz-Signature'),
-        query: { date: params.get('X-Amz-Date'), expires: params.get('X-Amz-Expires') },
+        query: { date: params.get('X-Amz-Date'), expires: params.get('X-Amz-Expires'), contentSha256: params.get('X-Amz-Content-Sha256') },
       }, lookup, now);
     }
     if (queryV2) {
