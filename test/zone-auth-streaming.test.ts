@@ -16,6 +16,7 @@ import { call } from './helpers/http.js';
 import { amzDate, signRequest, v2Signature, v2StringToSign } from '../src/rgw/sign.js';
 import { startZone, type RunningZone } from '../src/zone/server.js';
 import { crc32c } from '../src/zone/checksums.js';
+import { AwsChunkedDecoder } from '../src/zone/chunked.js';
 
 interface Creds { accessKey: string; secretKey: string }
 const REGION = 'us-east-1';
@@ -217,6 +218,40 @@ describe('embedded zone: streaming SigV4, checksums, presigned URLs', () => {
     assert.equal(r.status, 400, r.text);
     assert.match(r.text, /BadDigest/);
     assert.equal((await getObject('/bkt/sum2')).status, 404);
+  });
+
+  it('decodes whatever the network splits: one byte at a time', async () => {
+    const data = randomBytes(3000);
+    const s = streamingPut('/bkt/x', 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER', {}, data.length);
+    const framed = chunkedBody({ data, chunk: 1000, mode: 'signed-trailer', trailer: ['x-amz-checksum-sha1', 'ignored'], ...s });
+    const dec = new AwsChunkedDecoder({ mode: 'signed-trailer', signing: { signingKey: s.key, scope: s.scope, longDate: s.longDate, seedSignature: s.seed, contentSha256: '' }, maxBytes: data.length });
+    const out: Buffer[] = [];
+    dec.on('data', (c: Buffer) => out.push(c));
+    const ended = new Promise<void>((resolve, reject) => { dec.on('end', resolve); dec.on('error', reject); });
+    for (let i = 0; i < framed.length; i++) dec.write(framed.subarray(i, i + 1));
+    dec.end();
+    await ended;
+    assert.ok(Buffer.concat(out).equals(data));
+    assert.equal(dec.trailers.get('x-amz-checksum-sha1'), 'ignored');
+  });
+
+  it('answers 400 for broken framing and a body cut short, and stores nothing', async () => {
+    const data = Buffer.from('abcdefghij');
+    const s = streamingPut('/bkt/broken', 'STREAMING-UNSIGNED-PAYLOAD-TRAILER', { 'x-amz-trailer': 'x-amz-checksum-crc32' }, data.length);
+    const good = chunkedBody({ data, chunk: 4, mode: 'unsigned-trailer', trailer: ['x-amz-checksum-crc32', b64crc32(data)] });
+    const noCrlf = Buffer.from(good.toString('latin1').replace('abcd\r\n', 'abcdXY'), 'latin1');
+    const cut = good.subarray(0, good.length - 10);
+    const badSize = Buffer.from(good.toString('latin1').replace(/^4\r\n/, 'zz\r\n'), 'latin1');
+    for (const body of [noCrlf, cut, badSize]) {
+      const r = await send(`${zone.url}/bkt/broken`, 'PUT', { ...s.headers, 'content-length': String(body.length) }, body);
+      assert.equal(r.status, 400, r.text);
+      assert.match(r.text, /IncompleteBody/);
+    }
+    // More data than x-amz-decoded-content-length announced.
+    const s2 = streamingPut('/bkt/broken', 'STREAMING-UNSIGNED-PAYLOAD-TRAILER', { 'x-amz-trailer': 'x-amz-checksum-crc32' }, 5);
+    const r = await send(`${zone.url}/bkt/broken`, 'PUT', { ...s2.headers, 'content-length': String(good.length) }, good);
+    assert.equal(r.status, 400, r.text);
+    assert.equal((await getObject('/bkt/broken')).status, 404);
   });
 
   it('computes CRC-32C as RFC 3720 specifies', () => {
