@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
@@ -362,8 +363,17 @@ describe('embedded zone: streaming SigV4, checksums, presigned URLs', () => {
     assert.equal(obj.status, 403);
   });
 
+  /** What x-amz-content-sha256 the SDK's PUTs carried, as the zone received them. */
+  function watchPuts(): { seen: string[]; stop(): void } {
+    const seen: string[] = [];
+    const watch = (req: IncomingMessage): void => { if (req.method === 'PUT') seen.push(String(req.headers['x-amz-content-sha256'])); };
+    zone.server.prependListener('request', watch);
+    return { seen, stop: () => void zone.server.off('request', watch) };
+  }
+
   it('PutObject of a stream with the AWS SDK defaults (aws-chunked, CRC32 trailer) round-trips', async () => {
     const s3 = new S3Client({ endpoint: zone.url, region: REGION, forcePathStyle: true, credentials: { accessKeyId: alice.accessKey, secretAccessKey: alice.secretKey } });
+    const { seen, stop } = watchPuts();
     try {
       const data = randomBytes(700_000);
       await s3.send(new PutObjectCommand({ Bucket: 'bkt', Key: 'sdk-known', Body: Readable.from(pieces(data, 65536)), ContentLength: data.length }));
@@ -371,6 +381,7 @@ describe('embedded zone: streaming SigV4, checksums, presigned URLs', () => {
       assert.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(data));
       assert.equal(got.ChecksumCRC32, b64crc32(data));
       assert.equal(got.ContentEncoding, undefined);
+      assert.equal(seen[0], 'STREAMING-UNSIGNED-PAYLOAD-TRAILER', 'the SDK sent the stream aws-chunked');
 
       // A Buffer body: the SDK sends its CRC32 as a header or a trailer as it sees fit.
       const small = randomBytes(5000);
@@ -380,8 +391,27 @@ describe('embedded zone: streaming SigV4, checksums, presigned URLs', () => {
       assert.equal(head.ChecksumCRC32, b64crc32(small));
       // A stream of unknown length is not tried: this SDK version then sends x-amz-decoded-content-length
       // "undefined" and Node refuses the header before anything reaches the zone (lib-storage's Upload
-      // is the SDK's way for those). The zone's side of it is tested below with a hand-built body.
+      // is the SDK's way for those). The zone's side of it is the hand-built no-decoded-length test above.
     } finally {
+      stop();
+      s3.destroy();
+    }
+  });
+
+  it('PutObject of a stream with checksums only when required round-trips too', async () => {
+    const s3 = new S3Client({
+      endpoint: zone.url, region: REGION, forcePathStyle: true, credentials: { accessKeyId: alice.accessKey, secretAccessKey: alice.secretKey },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
+    const { seen, stop } = watchPuts();
+    try {
+      const data = randomBytes(300_000);
+      await s3.send(new PutObjectCommand({ Bucket: 'bkt', Key: 'sdk-required', Body: Readable.from(pieces(data, 65536)), ContentLength: data.length }));
+      const got = await s3.send(new GetObjectCommand({ Bucket: 'bkt', Key: 'sdk-required' }));
+      assert.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(data));
+      assert.deepEqual(seen, ['UNSIGNED-PAYLOAD']);
+    } finally {
+      stop();
       s3.destroy();
     }
   });
