@@ -173,19 +173,20 @@ const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 function verifyV4(input: AuthInput, url: CanonicalUrl, p: V4Params, lookup: KeyLookup, now: Date): AuthResult {
   const presigned = p.query !== undefined;
   const what = presigned ? 'The presigned query is malformed' : 'The authorization header is malformed';
+  const malformed = presigned ? 'AuthorizationQueryParametersError' : 'AuthorizationHeaderMalformed';
   const { credential, signedHeaders, signature } = p;
   if (!credential || !signedHeaders || !signature || !/^[0-9a-f]{64}$/.test(signature)) {
-    return fail(400, 'AuthorizationHeaderMalformed', `${what}; expected Credential, SignedHeaders and Signature`);
+    return fail(400, malformed, `${what}; expected Credential, SignedHeaders and Signature`);
   }
   const scope = credential.split('/');
-  if (scope.length < 5) return fail(400, 'AuthorizationHeaderMalformed', `${what}; incomplete credential scope`);
+  if (scope.length < 5) return fail(400, malformed, `${what}; incomplete credential scope`);
   const [scopeDate, region, service, terminator] = scope.slice(-4) as [string, string, string, string];
   const accessKey = scope.slice(0, -4).join('/');
   if (!/^\d{8}$/.test(scopeDate) || region === '' || service !== 's3' || terminator !== 'aws4_request' || accessKey === '') {
-    return fail(400, 'AuthorizationHeaderMalformed', `${what}; invalid credential scope`);
+    return fail(400, malformed, `${what}; invalid credential scope`);
   }
   const names = signedHeaders.split(';');
-  if (!names.includes('host')) return fail(400, 'AuthorizationHeaderMalformed', `${what}; host must be a signed header`);
+  if (!names.includes('host')) return fail(400, malformed, `${what}; host must be a signed header`);
 
   let t: Date | undefined;
   let longDate: string;
@@ -209,7 +210,7 @@ function verifyV4(input: AuthInput, url: CanonicalUrl, p: V4Params, lookup: KeyL
     longDate = amzDateHdr !== undefined && /^\d{8}T\d{6}Z$/.test(amzDateHdr) ? amzDateHdr : amzDate(t);
   }
   if (longDate.slice(0, 8) !== scopeDate) {
-    return fail(400, 'AuthorizationHeaderMalformed', `${what}; credential date does not match the request date`);
+    return fail(400, malformed, `${what}; credential date does not match the request date`);
   }
 
   // A presigned URL is usually fetched by something that cannot add headers: its payload is unsigned
