@@ -11,15 +11,33 @@ export interface AuthInput {
   headers: IncomingHttpHeaders;
   now?: Date;
 }
+/**
+ * What a body's aws-chunked framing is checked with (v4, header auth only): each chunk signature
+ * chains from the previous one, starting at the request's own signature, under the same key and scope.
+ */
+export interface V4Signing {
+  signingKey: Buffer;
+  /** date/region/service/aws4_request */
+  scope: string;
+  /** ISO basic timestamp that the request's string to sign carried */
+  longDate: string;
+  seedSignature: string;
+  /** x-amz-content-sha256 as sent (STREAMING-..., UNSIGNED-PAYLOAD or a digest) */
+  contentSha256: string;
+}
 export type AuthResult =
   | {
     ok: true; accessKey: string; key: KeyInfo; version: 'v2' | 'v4';
     /** v4 only: lowercase x-amz-content-sha256 when it is a hex digest, for the caller to check the body against */
     payloadSha256?: string;
+    /** v4 only */
+    signing?: V4Signing;
+    /** authenticated by a query-string signature rather than an Authorization header */
+    presigned: boolean;
   }
   | {
     ok: false; status: 400 | 403;
-    code: 'AccessDenied' | 'InvalidAccessKeyId' | 'SignatureDoesNotMatch' | 'RequestTimeTooSkewed' | 'AuthorizationHeaderMalformed' | 'InvalidArgument';
+    code: 'AccessDenied' | 'InvalidAccessKeyId' | 'SignatureDoesNotMatch' | 'RequestTimeTooSkewed' | 'AuthorizationHeaderMalformed' | 'AuthorizationQueryParametersError' | 'InvalidArgument';
     message: string;
   };
 type Failure = Extract<AuthResult, { ok: false }>;
@@ -105,7 +123,7 @@ function canonicalUri(rawPath: string): string | undefined {
 }
 
 /** '+' in a query means space, matching aws4's querystring.parse and form decoding. */
-function canonicalQuery(rawQuery: string): string | undefined {
+function canonicalQuery(rawQuery: string, omit?: string): string | undefined {
   const pairs: Array<[string, string]> = [];
   for (const piece of rawQuery.split('&')) {
     if (piece === '') continue;
@@ -113,6 +131,7 @@ function canonicalQuery(rawQuery: string): string | undefined {
     const k = strictDecode(eq < 0 ? piece : piece.slice(0, eq), true);
     const v = eq < 0 ? '' : strictDecode(piece.slice(eq + 1), true);
     if (k === undefined || v === undefined) return undefined;
+    if (k === omit) continue;
     pairs.push([s3Encode(k, false), s3Encode(v, false)]);
   }
   pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
@@ -130,7 +149,7 @@ function hmac(key: Buffer | string, data: string): Buffer {
  * requests with ever new scopes (dates, regions) cannot grow it without limit.
  */
 const signingKeys = new Map<string, Buffer>();
-function signingKey(secret: string, date: string, region: string, service: string): Buffer {
+export function signingKey(secret: string, date: string, region: string, service: string): Buffer {
   const id = `${date}/${region}/${service}\n${secret}`;
   let k = signingKeys.get(id);
   if (!k) {
@@ -141,43 +160,69 @@ function signingKey(secret: string, date: string, region: string, service: strin
   return k;
 }
 
-function verifyV4(input: AuthInput, url: CanonicalUrl, auth: string, lookup: KeyLookup, now: Date): AuthResult {
-  const fields = new Map<string, string>();
-  for (const part of auth.slice('AWS4-HMAC-SHA256'.length).split(',')) {
-    const eq = part.indexOf('=');
-    if (eq > 0) fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
-  }
-  const credential = fields.get('Credential');
-  const signedHeaders = fields.get('SignedHeaders');
-  const signature = fields.get('Signature');
+interface V4Params {
+  credential: string | undefined;
+  signedHeaders: string | undefined;
+  signature: string | undefined;
+  /** presigned: X-Amz-Date and X-Amz-Expires from the query; header auth reads the date headers */
+  query?: { date: string | undefined; expires: string | undefined; contentSha256: string | undefined };
+}
+
+const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+
+function verifyV4(input: AuthInput, url: CanonicalUrl, p: V4Params, lookup: KeyLookup, now: Date): AuthResult {
+  const presigned = p.query !== undefined;
+  const what = presigned ? 'The presigned query is malformed' : 'The authorization header is malformed';
+  const malformed = presigned ? 'AuthorizationQueryParametersError' : 'AuthorizationHeaderMalformed';
+  const { credential, signedHeaders, signature } = p;
   if (!credential || !signedHeaders || !signature || !/^[0-9a-f]{64}$/.test(signature)) {
-    return fail(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed; expected Credential, SignedHeaders and Signature');
+    return fail(400, malformed, `${what}; expected Credential, SignedHeaders and Signature`);
   }
   const scope = credential.split('/');
-  if (scope.length < 5) return fail(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed; incomplete credential scope');
+  if (scope.length < 5) return fail(400, malformed, `${what}; incomplete credential scope`);
   const [scopeDate, region, service, terminator] = scope.slice(-4) as [string, string, string, string];
   const accessKey = scope.slice(0, -4).join('/');
   if (!/^\d{8}$/.test(scopeDate) || region === '' || service !== 's3' || terminator !== 'aws4_request' || accessKey === '') {
-    return fail(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed; invalid credential scope');
+    return fail(400, malformed, `${what}; invalid credential scope`);
   }
   const names = signedHeaders.split(';');
-  if (!names.includes('host')) return fail(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed; host must be a signed header');
+  if (!names.includes('host')) return fail(400, malformed, `${what}; host must be a signed header`);
 
-  const amzDateHdr = header(input.headers, 'x-amz-date');
-  const dateHdr = amzDateHdr ?? header(input.headers, 'date');
-  const t = dateHdr === undefined ? undefined : parseHttpDate(dateHdr);
-  if (t === undefined) return fail(403, 'AccessDenied', 'SigV4 requires a valid x-amz-date or Date header');
-  // The string to sign always carries the ISO basic form, even when the client sent an RFC 1123 Date.
-  const longDate = amzDateHdr !== undefined && /^\d{8}T\d{6}Z$/.test(amzDateHdr) ? amzDateHdr : amzDate(t);
+  let t: Date | undefined;
+  let longDate: string;
+  let expiresMs = 0;
+  if (p.query) {
+    // A presigned URL carries its own time; only the ISO basic form is defined there.
+    t = p.query.date !== undefined && /^\d{8}T\d{6}Z$/.test(p.query.date) ? parseHttpDate(p.query.date) : undefined;
+    if (t === undefined) return fail(400, 'AuthorizationQueryParametersError', 'X-Amz-Date must be an ISO 8601 basic timestamp (YYYYMMDDTHHMMSSZ)');
+    longDate = p.query.date!;
+    const e = p.query.expires;
+    if (e === undefined || !/^\d{1,7}$/.test(e) || Number(e) < 1 || Number(e) > MAX_PRESIGN_SECONDS) {
+      return fail(400, 'AuthorizationQueryParametersError', `X-Amz-Expires must be a number of seconds from 1 to ${MAX_PRESIGN_SECONDS} (7 days)`);
+    }
+    expiresMs = Number(e) * 1000;
+  } else {
+    const amzDateHdr = header(input.headers, 'x-amz-date');
+    const dateHdr = amzDateHdr ?? header(input.headers, 'date');
+    t = dateHdr === undefined ? undefined : parseHttpDate(dateHdr);
+    if (t === undefined) return fail(403, 'AccessDenied', 'SigV4 requires a valid x-amz-date or Date header');
+    // The string to sign always carries the ISO basic form, even when the client sent an RFC 1123 Date.
+    longDate = amzDateHdr !== undefined && /^\d{8}T\d{6}Z$/.test(amzDateHdr) ? amzDateHdr : amzDate(t);
+  }
   if (longDate.slice(0, 8) !== scopeDate) {
-    return fail(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed; credential date does not match the request date');
+    return fail(400, malformed, `${what}; credential date does not match the request date`);
   }
 
-  const payload = header(input.headers, 'x-amz-content-sha256');
+  // A presigned URL is usually fetched by something that cannot add headers: its payload is unsigned
+  // unless the URL (the AWS SDK's presigner hoists it there) or a signed header names a digest.
+  const payloadHdr = header(input.headers, 'x-amz-content-sha256') ?? p.query?.contentSha256;
+  const payload = payloadHdr ?? (presigned ? 'UNSIGNED-PAYLOAD' : undefined);
   if (payload === undefined) return fail(400, 'InvalidArgument', 'Missing required header x-amz-content-sha256');
   const isHex = /^[0-9a-fA-F]{64}$/.test(payload);
-  if (!isHex && payload !== 'UNSIGNED-PAYLOAD' && !payload.startsWith('STREAMING-')) {
-    return fail(400, 'InvalidArgument', 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-*, or a hex SHA-256');
+  if (!isHex && payload !== 'UNSIGNED-PAYLOAD' && !(payload.startsWith('STREAMING-') && !presigned)) {
+    return fail(400, 'InvalidArgument', presigned
+      ? 'x-amz-content-sha256 of a presigned request must be UNSIGNED-PAYLOAD or a hex SHA-256'
+      : 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-*, or a hex SHA-256');
   }
 
   // Unsigned x-amz-* headers would let a replayer change semantics (copy source, ACLs) for free.
@@ -186,8 +231,13 @@ function verifyV4(input: AuthInput, url: CanonicalUrl, auth: string, lookup: Key
 
   const key = lookup(accessKey);
   if (!key) return fail(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
-  const skew = checkSkew(t, now);
-  if (skew) return skew;
+  if (presigned) {
+    if (t.getTime() - now.getTime() > MAX_SKEW_MS) return fail(403, 'AccessDenied', 'Request is not valid yet');
+    if (now.getTime() > t.getTime() + expiresMs) return fail(403, 'AccessDenied', 'Request has expired');
+  } else {
+    const skew = checkSkew(t, now);
+    if (skew) return skew;
+  }
 
   const canonHeaders: string[] = [];
   for (const name of names) {
@@ -202,51 +252,131 @@ function verifyV4(input: AuthInput, url: CanonicalUrl, auth: string, lookup: Key
   if (!safeEqual(hmac(kSigning, stringToSign).toString('hex'), signature)) {
     return fail(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
   }
-  return { ok: true, accessKey, key, version: 'v4', ...(isHex ? { payloadSha256: payload.toLowerCase() } : {}) };
+  return {
+    ok: true, accessKey, key, version: 'v4', presigned,
+    signing: { signingKey: kSigning, scope: scopeStr, longDate, seedSignature: signature, contentSha256: payload },
+    ...(isHex ? { payloadSha256: payload.toLowerCase() } : {}),
+  };
 }
 
-function verifyV2(input: AuthInput, auth: string, lookup: KeyLookup, now: Date): AuthResult {
-  const m = /^AWS (\S+):(\S+)$/.exec(auth.trim());
-  if (!m) return fail(403, 'AccessDenied', 'Malformed SigV2 Authorization header; expected "AWS <key>:<signature>"');
-  const accessKey = m[1]!;
-  const signature = m[2]!;
+function headerV4Params(auth: string): V4Params {
+  const fields = new Map<string, string>();
+  for (const part of auth.slice('AWS4-HMAC-SHA256'.length).split(',')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  return { credential: fields.get('Credential'), signedHeaders: fields.get('SignedHeaders'), signature: fields.get('Signature') };
+}
 
-  const dateHdr = header(input.headers, 'x-amz-date') ?? header(input.headers, 'date');
-  const t = dateHdr === undefined ? undefined : parseHttpDate(dateHdr);
-  if (t === undefined) return fail(403, 'AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
+interface V2Params {
+  accessKey: string;
+  signature: string;
+  /** presigned: the Expires query parameter (epoch seconds), which stands in the Date line */
+  expires?: string;
+}
+
+function verifyV2(input: AuthInput, p: V2Params, lookup: KeyLookup, now: Date): AuthResult {
+  const { accessKey, signature } = p;
+  const presigned = p.expires !== undefined;
+  let dateLine: string;
+  let requestTime: Date | undefined;
+  if (presigned) {
+    if (!/^\d{1,12}$/.test(p.expires!)) return fail(403, 'AccessDenied', 'Expires must be a number of seconds since the epoch');
+    dateLine = p.expires!;
+  } else {
+    const dateHdr = header(input.headers, 'x-amz-date') ?? header(input.headers, 'date');
+    const t = dateHdr === undefined ? undefined : parseHttpDate(dateHdr);
+    if (t === undefined) return fail(403, 'AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
+    requestTime = t;
+    dateLine = '';
+  }
 
   const key = lookup(accessKey);
   if (!key) return fail(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
-  const skew = checkSkew(t, now);
+  if (presigned && now.getTime() > Number(p.expires) * 1000) return fail(403, 'AccessDenied', 'Request has expired');
+  const skew = requestTime && checkSkew(requestTime, now);
   if (skew) return skew;
 
   const hdrs: Record<string, string | undefined> = {};
   for (const name of Object.keys(input.headers)) {
     if (name === 'content-md5' || name === 'content-type' || name === 'date' || name.startsWith('x-amz-')) hdrs[name] = header(input.headers, name);
   }
-  let sts: string;
-  try {
-    sts = v2StringToSign(input.method, input.rawUrl, hdrs);
-  } catch {
-    return fail(400, 'InvalidArgument', 'Malformed percent-encoding in a sub-resource value');
+  // A presigned v2 URL puts Expires where the Date goes; the string-to-sign builder blanks that
+  // line when x-amz-date is present, which is right for header auth only.
+  if (presigned) {
+    if (hdrs['x-amz-date'] !== undefined) return fail(400, 'InvalidArgument', 'a presigned SigV2 request cannot carry x-amz-date');
+    hdrs['date'] = dateLine;
   }
-  if (!safeEqual(v2Signature(sts, key.secretKey), signature)) {
-    return fail(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
+  const q = input.rawUrl.indexOf('?');
+  const rawPath = q < 0 ? input.rawUrl : input.rawUrl.slice(0, q);
+  const candidates = [input.rawUrl];
+  // boto3's SigV2 signer signs "/bucket/" for a bucket-level request and then sends "/bucket".
+  // Only that shape gets a second try, so no other path can share a signature.
+  if (/^\/[^/]+$/.test(rawPath)) candidates.push(`${rawPath}/${q < 0 ? '' : input.rawUrl.slice(q)}`);
+  for (const url of candidates) {
+    let sts: string;
+    try {
+      sts = v2StringToSign(input.method, url, hdrs);
+    } catch {
+      return fail(400, 'InvalidArgument', 'Malformed percent-encoding in a sub-resource value');
+    }
+    if (safeEqual(v2Signature(sts, key.secretKey), signature)) return { ok: true, accessKey, key, version: 'v2', presigned };
   }
-  return { ok: true, accessKey, key, version: 'v2' };
+  return fail(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
+}
+
+/** The decoded query, first value of each name; undefined when an escape is malformed. */
+function queryParams(rawQuery: string): Map<string, string> | undefined {
+  const out = new Map<string, string>();
+  for (const piece of rawQuery.split('&')) {
+    if (piece === '') continue;
+    const eq = piece.indexOf('=');
+    const k = strictDecode(eq < 0 ? piece : piece.slice(0, eq), true);
+    const v = eq < 0 ? '' : strictDecode(piece.slice(eq + 1), true);
+    if (k === undefined || v === undefined) return undefined;
+    if (!out.has(k)) out.set(k, v);
+  }
+  return out;
 }
 
 /** Pure: no I/O beyond `lookup`; never throws on client input. */
 export function authenticate(input: AuthInput, lookup: KeyLookup): AuthResult {
   const auth = header(input.headers, 'authorization');
-  if (auth === undefined || auth.trim() === '') return fail(403, 'AccessDenied', 'Anonymous access is not supported; requests must be signed');
+  const q = input.rawUrl.indexOf('?');
+  const rawQuery = q < 0 ? '' : input.rawUrl.slice(q + 1);
+  const params = queryParams(rawQuery);
+  const uri = canonicalUri(q < 0 ? input.rawUrl : input.rawUrl.slice(0, q));
+  if (uri === undefined || params === undefined) return fail(400, 'InvalidArgument', 'Malformed percent-encoding in the request URL');
+  const queryV4 = params.has('X-Amz-Signature') || params.has('X-Amz-Algorithm');
+  const queryV2 = params.has('Signature') && params.has('AWSAccessKeyId');
+  const hasHeader = auth !== undefined && auth.trim() !== '';
+  if (hasHeader && (queryV4 || queryV2)) return fail(400, 'InvalidArgument', 'Only one auth mechanism allowed; use the Authorization header or a presigned query, not both');
+  const now = input.now ?? new Date();
+  if (!hasHeader) {
+    if (queryV4) {
+      if (params.get('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256') return fail(400, 'AuthorizationQueryParametersError', 'X-Amz-Algorithm must be AWS4-HMAC-SHA256');
+      // The signature signs everything in the query but itself.
+      const query = canonicalQuery(rawQuery, 'X-Amz-Signature');
+      if (query === undefined) return fail(400, 'InvalidArgument', 'Malformed percent-encoding in the request URL');
+      return verifyV4(input, { uri, query }, {
+        credential: params.get('X-Amz-Credential'), signedHeaders: params.get('X-Amz-SignedHeaders'), signature: params.get('X-Amz-Signature'),
+        query: { date: params.get('X-Amz-Date'), expires: params.get('X-Amz-Expires'), contentSha256: params.get('X-Amz-Content-Sha256') },
+      }, lookup, now);
+    }
+    if (queryV2) {
+      const expires = params.get('Expires');
+      if (expires === undefined) return fail(403, 'AccessDenied', 'A presigned SigV2 query needs Expires');
+      return verifyV2(input, { accessKey: params.get('AWSAccessKeyId')!, signature: params.get('Signature')!, expires }, lookup, now);
+    }
+    return fail(403, 'AccessDenied', 'Anonymous access is not supported: the request carries no Authorization header and no presigned query (X-Amz-Signature or AWSAccessKeyId/Signature)');
+  }
   const v4 = auth.startsWith('AWS4-HMAC-SHA256 ');
   if (!v4 && !auth.startsWith('AWS ')) return fail(403, 'AccessDenied', 'Unsupported Authorization scheme');
   // Checked for v2 too although boto signs the raw path: the router would choke on it later anyway.
-  const q = input.rawUrl.indexOf('?');
-  const uri = canonicalUri(q < 0 ? input.rawUrl : input.rawUrl.slice(0, q));
-  const query = canonicalQuery(q < 0 ? '' : input.rawUrl.slice(q + 1));
-  if (uri === undefined || query === undefined) return fail(400, 'InvalidArgument', 'Malformed percent-encoding in the request URL');
-  const now = input.now ?? new Date();
-  return v4 ? verifyV4(input, { uri, query }, auth, lookup, now) : verifyV2(input, auth, lookup, now);
+  const query = canonicalQuery(rawQuery);
+  if (query === undefined) return fail(400, 'InvalidArgument', 'Malformed percent-encoding in the request URL');
+  if (v4) return verifyV4(input, { uri, query }, headerV4Params(auth), lookup, now);
+  const m = /^AWS (\S+):(\S+)$/.exec(auth.trim());
+  if (!m) return fail(403, 'AccessDenied', 'Malformed SigV2 Authorization header; expected "AWS <key>:<signature>"');
+  return verifyV2(input, { accessKey: m[1]!, signature: m[2]! }, lookup, now);
 }

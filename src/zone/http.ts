@@ -4,7 +4,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { KeyInfo } from './auth.js';
+import type { KeyInfo, V4Signing } from './auth.js';
 
 export class HttpError extends Error {
   constructor(readonly status: number, readonly code: string, message = '') {
@@ -53,6 +53,29 @@ export interface RequestContext {
   user: { uid: string; key: KeyInfo; accessKey: string };
   /** v4 hex digest of the payload the client signed, to check against the body. */
   payloadSha256?: string;
+  /** v4 header auth: what aws-chunked chunk signatures are checked with */
+  signing?: V4Signing;
+}
+
+/** Query parameters whose values are credentials in effect: a logged presigned URL could be replayed. */
+const SECRET_QUERY = new Set(['x-amz-signature', 'signature', 'x-amz-credential', 'x-amz-security-token', 'awsaccesskeyid']);
+
+/** The request URL as logs may show it: values of the query's signature parameters replaced. */
+export function redactUrl(rawUrl: string): string {
+  const q = rawUrl.indexOf('?');
+  if (q < 0) return rawUrl;
+  const parts = rawUrl.slice(q + 1).split('&').map((piece) => {
+    const eq = piece.indexOf('=');
+    const name = eq < 0 ? piece : piece.slice(0, eq);
+    let decoded = name;
+    try {
+      decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+    } catch {
+      // the authenticator refuses such a name, so it signs nothing; compared as sent
+    }
+    return eq >= 0 && SECRET_QUERY.has(decoded.toLowerCase()) ? `${name}=REDACTED` : piece;
+  });
+  return `${rawUrl.slice(0, q)}?${parts.join('&')}`;
 }
 
 /** Unique per process start (random) and per request (a counter): no CSPRNG call per request. */

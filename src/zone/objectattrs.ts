@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { HttpError, headerValue } from './http.js';
 import { canonicalTags, DEFAULT_STORAGE_CLASS, parseTags, REPLICATED_HEADERS, STORAGE_CLASS_HEADER, type Acl, type Grant, type ObjectAttrs } from '../rgw/attrs.js';
 import type { ObjectRow } from './store.js';
+import { checksumHeader, type StoredChecksum } from './checksums.js';
 
 export function userMetadata(headers: IncomingHttpHeaders): Record<string, string> {
   const meta: Record<string, string> = {};
@@ -36,6 +37,8 @@ export interface StoredAttrs {
   storageClass?: string;
   tags?: string;
   acl?: Acl;
+  /** x-amz-checksum-* verified at upload; not replicated (other zones compute their own) */
+  checksum?: StoredChecksum;
 }
 
 const ALL_USERS = 'http://acs.amazonaws.com/groups/global/AllUsers';
@@ -49,7 +52,7 @@ const STORAGE_CLASSES = new Set(['STANDARD', 'REDUCED_REDUNDANCY', 'STANDARD_IA'
 export function parseStoredAttrs(json: string | undefined): StoredAttrs {
   if (!json) return { headers: {} };
   const a = JSON.parse(json) as Partial<StoredAttrs>;
-  return { headers: a.headers ?? {}, storageClass: a.storageClass, tags: a.tags, acl: a.acl };
+  return { headers: a.headers ?? {}, storageClass: a.storageClass, tags: a.tags, acl: a.acl, checksum: a.checksum };
 }
 
 export function defaultAcl(owner: string): Acl {
@@ -121,9 +124,10 @@ export function requestAttrs(headers: IncomingHttpHeaders, owner: string, bucket
   return { headers: kept, storageClass: storageClass === DEFAULT_STORAGE_CLASS ? undefined : storageClass, tags: tags || undefined, acl: aclFromHeaders(headers, owner, bucketOwner) ?? defaultAcl(owner) };
 }
 
-/** What GET and HEAD answer for the stored attributes, as S3 does. */
-export function attrResponseHeaders(a: StoredAttrs): Record<string, string | number> {
+/** What GET and HEAD answer for the stored attributes, as S3 does: the checksum only when asked (x-amz-checksum-mode). */
+export function attrResponseHeaders(a: StoredAttrs, o: { checksum?: boolean } = {}): Record<string, string | number> {
   const h: Record<string, string | number> = { ...a.headers };
+  if (o.checksum && a.checksum) h[checksumHeader(a.checksum.algorithm)] = a.checksum.value;
   if (a.storageClass && a.storageClass !== DEFAULT_STORAGE_CLASS) h[STORAGE_CLASS_HEADER] = a.storageClass;
   const tagCount = a.tags ? parseTags(a.tags).length : 0;
   if (tagCount > 0) h['x-amz-tagging-count'] = tagCount;

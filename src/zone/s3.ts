@@ -13,6 +13,8 @@ import { deleteObjects } from './multidelete.js';
 import { EMBEDDED_LEN_HEADER, encodeEmbedded, PREPEND_QUERY } from '../rgw/prepend.js';
 import { parseTags } from '../rgw/attrs.js';
 import { secUsec } from '../rgw/clock.js';
+import { uploadBody } from './chunked.js';
+import { checksumHeader } from './checksums.js';
 import type { BucketRow, ObjectRow } from './store.js';
 
 const MAX_KEY_BYTES = 1024;
@@ -146,7 +148,7 @@ async function bucketOp(ctx: RequestContext, zc: ZoneContext, name: string, meth
   sendXml(ctx.res, 200, listObjectsV1(p, marker, r));
 }
 
-function objectHeaders(o: ObjectRow, system: boolean): Record<string, string | number> {
+function objectHeaders(o: ObjectRow, system: boolean, checksum: boolean): Record<string, string | number> {
   const h: Record<string, string | number> = {
     ETag: `"${o.etag}"`,
     'Last-Modified': new Date(Math.floor(o.mtime_us / 1000)).toUTCString(),
@@ -154,7 +156,7 @@ function objectHeaders(o: ObjectRow, system: boolean): Record<string, string | n
     'Accept-Ranges': 'bytes',
   };
   for (const [k, v] of Object.entries(JSON.parse(o.meta) as Record<string, string>)) h[`x-amz-meta-${k}`] = v;
-  Object.assign(h, attrResponseHeaders(parseStoredAttrs(o.attrs)));
+  Object.assign(h, attrResponseHeaders(parseStoredAttrs(o.attrs), { checksum }));
   // Sub-second mtime for other zones: copy-if-newer must not mistake a same-second overwrite for "not newer".
   if (system) h['Rgwx-Mtime'] = secUsec(o.mtime_us);
   return h;
@@ -194,7 +196,8 @@ async function objectOp(ctx: RequestContext, zc: ZoneContext, bucketName: string
   if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'MethodNotAllowed');
   const o = zc.store.getObject(b.instance, key);
   if (!o) throw new HttpError(404, 'NoSuchKey', `no key ${key} in ${bucketName}`);
-  const headers = objectHeaders(o, ctx.user.key.system);
+  const checksumMode = headerValue(ctx.req.headers, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED';
+  const headers = objectHeaders(o, ctx.user.key.system, checksumMode);
   const pre = precondition(conditionsOf(ctx.req.headers), o.etag, o.mtime_us / 1000);
   if (pre === 'failed') throw new HttpError(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
   if (pre === 'not-modified') {
@@ -244,24 +247,21 @@ function checkedContentMd5(headers: IncomingHttpHeaders): string | undefined {
 }
 
 async function putObject(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key: string): Promise<void> {
-  const { headers } = ctx.req;
-  const expectedMd5 = checkedContentMd5(headers);
-  if (headers['transfer-encoding'] !== undefined && headers['content-length'] === undefined) {
-    throw new HttpError(411, 'MissingContentLength', 'PUT needs a Content-Length');
-  }
-  if ((headerValue(headers, 'x-amz-content-sha256') ?? '').startsWith('STREAMING-')) {
-    throw new HttpError(501, 'NotImplemented', 'aws-chunked (streaming SigV4) uploads are not supported by the embedded zone; send a Content-Length body');
-  }
-  const size = Number(headers['content-length'] ?? 0);
-  if (size > MAX_PUT_BYTES) throw new HttpError(400, 'EntityTooLarge', 'a single PUT is at most 5 GiB');
+  const expectedMd5 = checkedContentMd5(ctx.req.headers);
+  // De-frames aws-chunked bodies and checks x-amz-checksum-*; refuses what it cannot take before any byte is read.
+  const upload = uploadBody(ctx.req, ctx.signing, MAX_PUT_BYTES);
+  const { headers } = upload;
   // Checked before the body is read: a bad tag set or ACL costs no upload.
   const attrs = requestAttrs(headers, actingUid(ctx), b.owner);
   let written;
   try {
-    written = await zc.files.write(ctx.req, size, { sha256: ctx.payloadSha256 !== undefined });
+    written = await zc.files.write(upload.body, upload.size, { sha256: ctx.payloadSha256 !== undefined });
   } catch (e) {
+    // Framing, chunk signature and checksum failures keep their own answers.
+    if (e instanceof HttpError) throw e;
     throw new HttpError(400, 'IncompleteBody', `upload did not complete: ${(e as Error).message}`);
   }
+  attrs.checksum = upload.checksum();
   const fail = async (err: HttpError): Promise<never> => {
     await zc.files.remove(written.file);
     throw err;
@@ -281,7 +281,7 @@ async function putObject(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key
     throw e;
   }
   await zc.files.remove(result.replaced);
-  sendEmpty(ctx.res, 200, { ETag: `"${written.md5}"` });
+  sendEmpty(ctx.res, 200, { ETag: `"${written.md5}"`, ...(attrs.checksum ? { [checksumHeader(attrs.checksum.algorithm)]: attrs.checksum.value } : {}) });
 }
 
 /** Parses x-amz-copy-source ("bucket/key" or "/bucket/key", URL-encoded, optional ?versionId). */

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { mkdir, access, constants as fsConstants } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { authenticate } from './auth.js';
-import { HttpError, newRequestId, parseUrl, sendError, sendJson, type RequestContext } from './http.js';
+import { HttpError, newRequestId, parseUrl, redactUrl, sendError, sendJson, type RequestContext } from './http.js';
 import { ObjectFiles } from './objectfiles.js';
 import { findZone, periodConfig, type Realm } from './realm.js';
 import { Store, StoreError } from './store.js';
@@ -133,7 +133,7 @@ export async function startZone(opts: ZoneServerOptions): Promise<RunningZone> {
       const auth = authenticate({ method: req.method ?? 'GET', rawUrl: req.url ?? '/', headers: req.headers }, (ak) => store.lookupKey(ak));
       if (!auth.ok) throw new HttpError(auth.status, auth.code, auth.message);
       const ctx: RequestContext = {
-        req, res, url, requestId, payloadSha256: auth.payloadSha256,
+        req, res, url, requestId, payloadSha256: auth.payloadSha256, signing: auth.signing,
         user: { uid: auth.key.uid, key: auth.key, accessKey: auth.accessKey },
       };
       res.setHeader('x-amz-request-id', requestId);
@@ -141,10 +141,11 @@ export async function startZone(opts: ZoneServerOptions): Promise<RunningZone> {
     };
     run().catch((e: unknown) => {
       const err = toHttpError(e);
+      const shown = redactUrl(req.url ?? '/');
       // A feature this zone lacks is the client's news, not a fault: one line at warn, no stack.
-      if (err.status === 501) log('warn', `${req.method} ${req.url}: 501 ${err.message}`);
-      else if (err.status >= 500) log('error', `${req.method} ${req.url}: ${(e as Error).stack ?? String(e)}`);
-      else log('debug', `${req.method} ${req.url} -> ${err.status} ${err.code}`);
+      if (err.status === 501) log('warn', `${req.method} ${shown}: 501 ${err.message}`);
+      else if (err.status >= 500) log('error', `${req.method} ${shown}: ${(e as Error).stack ?? String(e)}`);
+      else log('debug', `${req.method} ${shown} -> ${err.status} ${err.code}`);
       sendError(res, err, { admin, requestId, zone: zone.name, method: req.method ?? 'GET' });
       // An unread request body would otherwise be parsed as the next request on this connection.
       if (!req.complete) req.resume();
