@@ -201,6 +201,18 @@ describe('embedded zone: multipart upload', () => {
     assert.equal((await req('HEAD', objPath('mpb', 'aborted'))).status, 404);
   });
 
+  it('deleting the bucket drops its uploads in progress and their files', async () => {
+    assert.equal((await req('PUT', '/gone-soon')).status, 200);
+    const files = fileCount();
+    const id = await initiate('gone-soon', 'k');
+    await part('gone-soon', 'k', id, 1, randomBytes(4096));
+    assert.equal((await req('DELETE', '/gone-soon')).status, 204);
+    assert.equal(fileCount(), files);
+    assert.equal((await req('PUT', '/gone-soon')).status, 200);
+    assert.equal((await req('GET', `${objPath('gone-soon', 'k')}?uploadId=${id}`)).status, 404);
+    assert.equal((await req('DELETE', '/gone-soon')).status, 204);
+  });
+
   it('ListParts pages with max-parts and part-number-marker', async () => {
     const id = await initiate('mpb', 'paged');
     for (let n = 1; n <= 5; n++) await part('mpb', 'paged', id, n, Buffer.from(`part ${n}`));
@@ -262,6 +274,9 @@ describe('embedded zone: multipart upload', () => {
     const e2 = unq(parsed<{ CopyPartResult: { ETag: string } }>(r2).CopyPartResult.ETag);
     assert.equal((await copy(3, `bytes=0-${src.length}`)).status, 416);
     assert.equal((await copy(3, 'bytes=5-')).status, 400);
+    const conditional = (h: Record<string, string>) => req('PUT', `${objPath('mpb', 'copied')}?partNumber=3&uploadId=${id}`, { headers: { 'x-amz-copy-source': '/mpb/copy-src', ...h } });
+    assert.equal((await conditional({ 'x-amz-copy-source-if-match': '"0123"' })).status, 412);
+    assert.equal((await conditional({ 'x-amz-copy-source-if-none-match': `"${md5(src)}"` })).status, 412);
     const done = await complete('mpb', 'copied', id, [[1, e1], [2, e2]]);
     assert.equal(done.status, 200, done.text);
     const got = await req('GET', objPath('mpb', 'copied'));

@@ -13,6 +13,7 @@ import type { ZoneContext } from './context.js';
 import { parseCopySource, parseStoredAttrs, requestAttrs, userMetadata } from './objectattrs.js';
 import { actingUid, bucketFor, checkedContentMd5 } from './s3.js';
 import { isoSeconds } from './s3xml.js';
+import { precondition, type Conditions } from './conditional.js';
 import type { WrittenFile } from './objectfiles.js';
 import type { BucketRow, PartRow, UploadRow } from './store.js';
 import { DEFAULT_STORAGE_CLASS } from '../rgw/attrs.js';
@@ -156,6 +157,13 @@ async function uploadPartCopy(ctx: RequestContext, zc: ZoneContext, uploadId: st
   const sb = bucketFor(ctx, zc, src.bucket);
   const so = zc.store.getObject(sb.instance, src.key);
   if (!so) throw new HttpError(404, 'NoSuchKey', `no key ${src.key} in ${src.bucket}`);
+  const conds: Conditions = {};
+  for (const name of ['if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'] as const) {
+    const v = headerValue(ctx.req.headers, `x-amz-copy-source-${name}`);
+    if (v !== undefined) conds[name] = v;
+  }
+  // A copy has no 304 to give: any condition that does not hold is a 412, as in S3.
+  if (precondition(conds, so.etag, so.mtime_us / 1000) !== 'ok') throw new HttpError(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
   const range = copyRange(headerValue(ctx.req.headers, 'x-amz-copy-source-range'), so.size);
   const length = range ? range.end - range.start + 1 : so.size;
   if (length > MAX_PART_BYTES) throw new HttpError(400, 'EntityTooLarge', 'a part is at most 5 GiB');

@@ -98,7 +98,7 @@ async function bucketOp(ctx: RequestContext, zc: ZoneContext, name: string, meth
   const b = bucketFor(ctx, zc, name);
   if (method === 'HEAD') return sendEmpty(ctx.res, 200, { 'x-rgw-bucket-id': b.bucket_id });
   if (method === 'DELETE') {
-    zc.store.deleteBucket(name);
+    for (const f of zc.store.deleteBucket(name)) await zc.files.remove(f);
     zc.log('info', `bucket deleted: ${name}`);
     return sendEmpty(ctx.res, 204);
   }

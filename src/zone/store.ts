@@ -443,16 +443,19 @@ export class Store {
     });
   }
 
-  /** S3 DeleteBucket: refuses a non-empty bucket; removes entrypoint and instance. */
-  deleteBucket(name: string): void {
-    this.tx(() => {
+  /**
+   * S3 DeleteBucket: refuses a non-empty bucket; removes entrypoint and instance. Returns the files
+   * of the uploads in progress it dropped, to unlink after the commit.
+   */
+  deleteBucket(name: string): string[] {
+    return this.tx(() => {
       const b = this.getBucket(name);
       if (!b) throw new StoreError(404, 'NoSuchBucket', `no bucket ${name}`);
       if (this.stmt('SELECT 1 FROM objects WHERE instance = ? LIMIT 1').get(b.instance)) {
         throw new StoreError(409, 'BucketNotEmpty', `bucket ${name} is not empty`);
       }
       this.removeMetadata('bucket', name);
-      this.removeMetadata('bucket.instance', b.instance);
+      return this.removeMetadata('bucket.instance', b.instance).files;
     });
   }
 
@@ -556,6 +559,8 @@ export class Store {
         files = (this.stmt('SELECT file FROM objects WHERE instance = ?').all(key) as { file: string }[]).map((r) => r.file);
         this.stmt('DELETE FROM inline_bodies WHERE file IN (SELECT file FROM objects WHERE instance = ?)').run(key);
         this.stmt('DELETE FROM objects WHERE instance = ?').run(key);
+        // Uploads in progress go with their bucket (RGW aborts them too): nothing could complete them.
+        for (const u of this.stmt('SELECT upload_id FROM uploads WHERE instance = ?').all(key) as { upload_id: string }[]) files.push(...this.dropUpload(u.upload_id).files);
       }
       this.stmt(`DELETE FROM ${table} WHERE ${col} = ?`).run(key);
       this.appendMdlog(section, key, 'remove', prev.ver, prev.tag);
