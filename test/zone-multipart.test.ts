@@ -213,6 +213,24 @@ describe('embedded zone: multipart upload', () => {
     assert.equal((await req('DELETE', '/gone-soon')).status, 204);
   });
 
+  it('SigV2 signs the multipart sub-resources; a system user initiates as the bucket owner with rgwx-uid', async () => {
+    const v2 = (method: string, path: string, body?: string) => call(zone.url, method, path, alice, { sig: 'v2', ...(body !== undefined ? { body } : {}) });
+    const init = await v2('POST', `${objPath('mpb', 'v2')}?uploads`);
+    assert.equal(init.status, 200, init.text);
+    const id = unq(parsed<{ InitiateMultipartUploadResult: { UploadId: string } }>(init).InitiateMultipartUploadResult.UploadId);
+    const p = await v2('PUT', `${objPath('mpb', 'v2')}?partNumber=1&uploadId=${id}`, 'signed the old way');
+    assert.equal(p.status, 200, p.text);
+    assert.equal((await v2('POST', `${objPath('mpb', 'v2')}?uploadId=${id}`, completeBody([[1, unq(p.headers.etag)]]))).status, 200);
+    assert.equal((await req('GET', objPath('mpb', 'v2'))).text, 'signed the old way');
+
+    const sys = await call(zone.url, 'POST', `${objPath('mpb', 'by-system')}?uploads&rgwx-uid=alice`, t);
+    const sid = unq(parsed<{ InitiateMultipartUploadResult: { UploadId: string } }>(sys).InitiateMultipartUploadResult.UploadId);
+    const lp = parsed<{ ListPartsResult: { Initiator: { ID: string }; Owner: { ID: string } } }>(await req('GET', `${objPath('mpb', 'by-system')}?uploadId=${sid}`)).ListPartsResult;
+    assert.equal(lp.Owner.ID, 'alice');
+    assert.equal((await call(zone.url, 'POST', `${objPath('mpb', 'by-alice')}?uploads&rgwx-uid=someone`, alice)).status, 403, 'rgwx-uid is for system users only');
+    assert.equal((await req('DELETE', `${objPath('mpb', 'by-system')}?uploadId=${sid}`)).status, 204);
+  });
+
   it('ListParts pages with max-parts and part-number-marker', async () => {
     const id = await initiate('mpb', 'paged');
     for (let n = 1; n <= 5; n++) await part('mpb', 'paged', id, n, Buffer.from(`part ${n}`));
