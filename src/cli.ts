@@ -54,9 +54,8 @@ function parseListen(listen: string | undefined): { host?: string; port?: number
 /** A duration: seconds, or a number with s, m, h or d. */
 function parseAge(v: string, flag: string): number {
   const m = /^(\d+)([smhd]?)$/.exec(v.trim());
-  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m?.[2] ?? ''] ?? 1;
   if (!m || Number(m[1]) === 0) fail(`${flag} must be a positive duration such as 3600, 90m, 12h or 7d (got "${v}")`);
-  return Number(m[1]) * unit;
+  return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
 }
 
 async function serveZone(args: { realm: string; zone: string; dataDir: string; listen?: string; abandonedUploadAge: string; logLevel: string; logFormat?: LogFormat }): Promise<void> {

@@ -273,6 +273,8 @@ describe('embedded zone: multipart upload', () => {
     const afterKey = parsed<LMU>(await req('GET', '/lmu?uploads&key-marker=x/b')).ListMultipartUploadsResult;
     assert.deepEqual(afterKey.Upload?.map((u) => u.Key), ['y/c'], 'a key-marker alone skips that key');
     assert.equal((await req('GET', '/lmu?uploads&delimiter=/')).status, 501, 'no delimiter: refused, not ignored');
+    assert.equal((await req('POST', '/lmu?uploads')).status, 405, 'an upload is of a key, not of the bucket');
+    assert.equal((await req('PUT', '/lmu-not-made?uploads')).status, 405, 'and a PUT with ?uploads creates no bucket');
     for (const [key, id] of ids) assert.equal((await req('DELETE', `${objPath('lmu', key)}?uploadId=${id}`)).status, 204);
     assert.equal(parsed<LMU>(await req('GET', '/lmu?uploads')).ListMultipartUploadsResult.Upload, undefined);
   });

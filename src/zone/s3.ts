@@ -66,6 +66,8 @@ export async function handleS3(ctx: RequestContext, zc: ZoneContext): Promise<vo
   rejectUnsupported(ctx.url.query);
   if (key === '') {
     for (const sub of ['acl', 'tagging']) if (ctx.url.query.has(sub)) throw new HttpError(501, 'NotImplemented', `the embedded zone keeps ?${sub} on objects only, not on buckets`);
+    // Only ListMultipartUploads is of a bucket; anything else multipart names a key.
+    if (ctx.url.query.has('uploadId') || ctx.url.query.has('partNumber') || (ctx.url.query.has('uploads') && method !== 'GET')) throw new HttpError(405, 'MethodNotAllowed', 'multipart upload calls name an object key');
     return bucketOp(ctx, zc, bucket, method);
   }
   validateKey(key);
