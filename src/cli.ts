@@ -51,7 +51,15 @@ function parseListen(listen: string | undefined): { host?: string; port?: number
   return { host: m[1] || undefined, port: Number(m[2]) };
 }
 
-async function serveZone(args: { realm: string; zone: string; dataDir: string; listen?: string; logLevel: string; logFormat?: LogFormat }): Promise<void> {
+/** A duration: seconds, or a number with s, m, h or d. */
+function parseAge(v: string, flag: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(v.trim());
+  if (!m || Number(m[1]) === 0) fail(`${flag} must be a positive duration such as 3600, 90m, 12h or 7d (got "${v}")`);
+  return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+}
+
+async function serveZone(args: { realm: string; zone: string; dataDir: string; listen?: string; abandonedUploadAge: string; logLevel: string; logFormat?: LogFormat }): Promise<void> {
+  const abandonedUploadSeconds = parseAge(args.abandonedUploadAge, '--abandoned-upload-age');
   let realm: Realm;
   try {
     realm = loadRealm(args.realm);
@@ -64,7 +72,7 @@ async function serveZone(args: { realm: string; zone: string; dataDir: string; l
   const { logger, log } = zoneLogger(args.logLevel, args.logFormat, realm, args.zone);
   let zone: RunningZone;
   try {
-    zone = await startZone({ realm, zoneName: args.zone, dataDir: args.dataDir, log, ...parseListen(args.listen) });
+    zone = await startZone({ realm, zoneName: args.zone, dataDir: args.dataDir, log, abandonedUploadSeconds, ...parseListen(args.listen) });
   } catch (e) {
     if (e instanceof ZoneStartError || e instanceof RealmError) fail(e.message);
     throw e;
@@ -316,8 +324,9 @@ await yargs(hideBin(process.argv))
         .option('realm', { type: 'string', demandOption: true, describe: 'Realm file (YAML): zonegroup, master_zone, zones, system_user' })
         .option('zone', { type: 'string', demandOption: true, describe: 'Name of the zone to serve (a key under "zones")' })
         .option('data-dir', { type: 'string', demandOption: true, describe: 'Directory for the SQLite index and object files' })
-        .option('listen', { type: 'string', describe: 'Listen on HOST:PORT instead of the endpoint\'s (when a proxy or load balancer owns the advertised endpoint)' }),
-      (a) => serveZone({ realm: a.realm, zone: a.zone, dataDir: a.dataDir, listen: a.listen, logLevel: a.logLevel, logFormat: a.logFormat as LogFormat | undefined }),
+        .option('listen', { type: 'string', describe: 'Listen on HOST:PORT instead of the endpoint\'s (when a proxy or load balancer owns the advertised endpoint)' })
+        .option('abandoned-upload-age', { type: 'string', default: '7d', describe: 'Remove multipart uploads neither completed nor aborted this long after they were initiated (seconds, or with s/m/h/d)' }),
+      (a) => serveZone({ realm: a.realm, zone: a.zone, dataDir: a.dataDir, listen: a.listen, abandonedUploadAge: a.abandonedUploadAge, logLevel: a.logLevel, logFormat: a.logFormat as LogFormat | undefined }),
     ).demandCommand(1, 'name a zone subcommand: serve'),
   )
   .command('sync', 'Incremental sync daemon: full sync first when the destination has no bounds, then passes forever', (y) =>

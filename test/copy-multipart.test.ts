@@ -1,9 +1,9 @@
 /**
- * (6) Multipart stream copies are of one version. No multipart-capable destination exists in the
- * repository yet (the embedded zone answers 501 to ?uploads), so the destination here is a small
- * real HTTP server that speaks the multipart calls the agent makes (initiate, part, complete,
- * abort) and records them; the source is a real embedded zone behind a proxy that evaluates
- * If-Match as RGW does (the embedded zone does not).
+ * (6) Multipart stream copies are of one version. The destination of those tests is a small real
+ * HTTP server that speaks the multipart calls the agent makes (initiate, part, complete, abort)
+ * and records them; the source is a real embedded zone behind a proxy that evaluates If-Match as
+ * RGW does (the embedded zone does not). Then a multipart object of an embedded source is synced
+ * to an embedded destination in both copy modes, and verify's comparison finds them equal.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +14,10 @@ import { objPath } from './helpers/pair.js';
 import { putObj, startRig, userAndBucket, type Rig } from './helpers/copyrig.js';
 import { ZoneClient } from '../src/client/http.js';
 import { S3Api } from '../src/client/s3.js';
-import { SourceChanged, Transfer } from '../src/client/transfer.js';
+import { SourceChanged, SOURCE_ETAG_META, Transfer } from '../src/client/transfer.js';
+import { call } from './helpers/http.js';
+import { syncObject } from '../src/sync/objectsync.js';
+import { compareZones } from '../src/sync/compare.js';
 
 interface Upload { headers: Record<string, string | string[] | undefined>; parts: Map<number, Buffer>; completed?: Buffer; aborted: boolean }
 
@@ -120,5 +123,71 @@ describe('(6) multipart stream copy', () => {
     assert.equal(up.completed, undefined, 'never completed');
     assert.equal(up.aborted, true, 'aborted, so no parts are left behind');
     assert.equal(up.parts.size, 1, 'only part 1 (of the first version) was sent');
+  });
+});
+
+/** A multipart upload through the zone's S3 API; returns the ETag complete gave. */
+async function multipartPut(base: string, who: { accessKey: string; secretKey: string }, bucket: string, key: string, parts: Buffer[], headers: Record<string, string> = {}): Promise<string> {
+  const path = objPath(bucket, key);
+  const init = await call(base, 'POST', `${path}?uploads`, who, { headers });
+  const id = /<UploadId>([^<]+)<\/UploadId>/.exec(init.text)?.[1];
+  assert.ok(id, init.text);
+  const etags: string[] = [];
+  for (const [i, p] of parts.entries()) {
+    const r = await call(base, 'PUT', `${path}?partNumber=${i + 1}&uploadId=${id}`, who, { body: p });
+    assert.equal(r.status, 200, r.text);
+    etags.push(String(r.headers.etag));
+  }
+  const body = `<CompleteMultipartUpload>${etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${e}</ETag></Part>`).join('')}</CompleteMultipartUpload>`;
+  const done = await call(base, 'POST', `${path}?uploadId=${id}`, who, { body });
+  assert.equal(done.status, 200, done.text);
+  return /<ETag>&quot;([^&]+)&quot;<\/ETag>/.exec(done.text)?.[1] ?? '';
+}
+
+describe('a multipart object from an embedded source to an embedded destination', () => {
+  let r: Rig;
+  let alice: { accessKey: string; secretKey: string };
+  before(async () => {
+    r = await startRig();
+    alice = await userAndBucket(r, 'alice', 'mpz');
+  });
+  after(async () => { await r?.close(); });
+
+  it('stream copy: uploaded as multipart to the destination (its own -N ETag), the source ETag noted; unchanged next time; verify equal', async () => {
+    const s = await r.context({ copy_mode: 'stream', multipart_threshold: 5 * MiB });
+    // Two parts of 6 MiB: the agent's 5 MiB parts make a different ETag, so the note is needed.
+    const parts = [randomBytes(6 * MiB), randomBytes(6 * MiB)];
+    const srcEtag = await multipartPut(r.east.url, alice, 'mpz', 'streamed', parts, { 'content-type': 'application/x-mp', 'x-amz-meta-k': 'v' });
+    assert.match(srcEtag, /^[0-9a-f]{32}-2$/);
+    assert.equal(await syncObject(s.ctx, 'mpz', 'streamed'), 'copied');
+    const calls = r.dstProxy.seen.filter((x) => x.url.startsWith(`${objPath('mpz', 'streamed')}?`));
+    assert.ok(calls.some((x) => x.method === 'POST' && x.url.includes('uploads') && x.status === 200), 'the destination accepted the initiate (no fallback to one PUT)');
+    assert.equal(calls.filter((x) => x.method === 'PUT' && x.url.includes('partNumber')).length, 3);
+    const head = await call(r.west.url, 'HEAD', objPath('mpz', 'streamed'), alice);
+    assert.match(String(head.headers.etag), /^"[0-9a-f]{32}-3"$/);
+    assert.equal(head.headers[`x-amz-meta-${SOURCE_ETAG_META}`], srcEtag);
+    assert.equal(head.headers['content-type'], 'application/x-mp');
+    assert.equal(head.headers['x-amz-meta-k'], 'v');
+    const got = await call(r.west.url, 'GET', objPath('mpz', 'streamed'), alice);
+    assert.ok(got.body.equals(Buffer.concat(parts)));
+    assert.equal(await syncObject(s.ctx, 'mpz', 'streamed'), 'unchanged');
+    const cmp = await compareZones({ admin: s.ctx.src, s3: s.ctx.srcS3 }, { admin: s.ctx.dst, s3: s.ctx.dstS3 }, { bucket: 'mpz' });
+    assert.deepEqual(cmp.differences, []);
+  });
+
+  it('remote copy: the destination keeps the source\'s -N ETag as it is; unchanged next time; verify equal', async () => {
+    const s = await r.context({ copy_mode: 'remote' });
+    const parts = [randomBytes(5 * MiB), randomBytes(123)];
+    const srcEtag = await multipartPut(r.east.url, alice, 'mpz', 'remote', parts, { 'x-amz-meta-k': 'r' });
+    assert.equal(await syncObject(s.ctx, 'mpz', 'remote'), 'copied');
+    const head = await call(r.west.url, 'HEAD', objPath('mpz', 'remote'), alice);
+    assert.equal(String(head.headers.etag), `"${srcEtag}"`);
+    assert.equal(head.headers['x-amz-meta-k'], 'r');
+    const listed = await call(r.west.url, 'GET', '/mpz?prefix=remote', alice);
+    assert.match(listed.text, new RegExp(`<ETag>&quot;${srcEtag}&quot;</ETag>`), 'the listing carries it too');
+    assert.ok((await call(r.west.url, 'GET', objPath('mpz', 'remote'), alice)).body.equals(Buffer.concat(parts)));
+    assert.equal(await syncObject(s.ctx, 'mpz', 'remote'), 'unchanged');
+    const cmp = await compareZones({ admin: s.ctx.src, s3: s.ctx.srcS3 }, { admin: s.ctx.dst, s3: s.ctx.dstS3 }, { bucket: 'mpz' });
+    assert.deepEqual(cmp.differences, []);
   });
 });

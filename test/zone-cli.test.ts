@@ -63,6 +63,20 @@ describe('rgw-agent zone serve', () => {
     }
   });
 
+  it('refuses a bad --abandoned-upload-age with one line and exit 2', async () => {
+    const t = await makeRealm();
+    try {
+      for (const age of ['0', '7w', 'soon']) {
+        const r = await runCli(['zone', 'serve', '--realm', t.realmFile, '--zone', 'us-east', '--data-dir', join(t.dir, 'x'), '--abandoned-upload-age', age]);
+        assert.equal(r.code, 2, age);
+        assert.equal(r.stderr.trim().split('\n').length, 1);
+        assert.match(r.stderr, /--abandoned-upload-age must be a positive duration/);
+      }
+    } finally {
+      t.cleanup();
+    }
+  });
+
   it('reports a port in use with one line and exit 2', async () => {
     const t = await makeRealm();
     const port = new URL(t.realm.zones[0].endpoint).port;

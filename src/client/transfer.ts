@@ -217,7 +217,7 @@ class Digester {
 type Side = 'source' | 'destination';
 
 export class Transfer {
-  /** Set once the destination refused multipart (the embedded zone answers 501). */
+  /** Set once the destination refused multipart (501 or 405: a gateway without multipart uploads). */
   private multipart = true;
   private readonly refusedClasses = new Set<string>();
   private readonly noTagging = new Set<Side>();

@@ -6,6 +6,7 @@ import type { ZoneContext } from './context.js';
 import { copyObjectResult, listAllMyBuckets, listObjectsV1, listObjectsV2, locationConstraint, type ListParams } from './s3xml.js';
 import { listKeys } from './listing.js';
 import { remoteCopy } from './remotecopy.js';
+import { abortUpload, completeUpload, createUpload, listParts, listUploads, uploadPart } from './multipart.js';
 import { aclFromHeaders, attrResponseHeaders, defaultAcl, rowAttrs, checkedTags, parseCopySource, parseStoredAttrs, requestAttrs, userMetadata, type StoredAttrs } from './objectattrs.js';
 import { aclXml, parseAcl, parseTagging, taggingXml } from '../rgw/attrxml.js';
 import { precondition, type Conditions } from './conditional.js';
@@ -20,7 +21,7 @@ import type { BucketRow, ObjectRow } from './store.js';
 const MAX_KEY_BYTES = 1024;
 const MAX_PUT_BYTES = 5 * 1024 ** 3;
 /** Bucket sub-resources we do not implement: answer 501 instead of silently listing. */
-const UNSUPPORTED_SUBRESOURCES = ['cors', 'lifecycle', 'policy', 'uploads', 'uploadId', 'versions', 'website', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'partNumber', 'requestPayment', 'accelerate', 'analytics', 'inventory', 'metrics', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering', 'attributes'];
+const UNSUPPORTED_SUBRESOURCES = ['cors', 'lifecycle', 'policy', 'versions', 'website', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'requestPayment', 'accelerate', 'analytics', 'inventory', 'metrics', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering', 'attributes'];
 
 export function validateBucketName(name: string): void {
   // RGW's relaxed rules: 3-255 chars, letters, digits, '.', '-', '_'; no path tricks.
@@ -35,12 +36,12 @@ export function validateKey(key: string): void {
 }
 
 /** The bucket owner acts; a system user may act as anyone and name the owner with rgwx-uid. */
-function actingUid(ctx: RequestContext): string {
+export function actingUid(ctx: RequestContext): string {
   const as = ctx.url.query.get('rgwx-uid');
   return ctx.user.key.system && as ? as : ctx.user.uid;
 }
 
-function bucketFor(ctx: RequestContext, zc: ZoneContext, name: string): BucketRow {
+export function bucketFor(ctx: RequestContext, zc: ZoneContext, name: string): BucketRow {
   // Names are validated when a bucket is created (as RGW does), not on every request: a bucket that
   // arrived by metadata sync from a zone with laxer rules (the recorded traces use "b1") stays usable.
   const b = zc.store.getBucket(name);
@@ -68,6 +69,8 @@ export async function handleS3(ctx: RequestContext, zc: ZoneContext): Promise<vo
   rejectUnsupported(ctx.url.query);
   if (key === '') {
     for (const sub of ['acl', 'tagging']) if (ctx.url.query.has(sub)) throw new HttpError(501, 'NotImplemented', `the embedded zone keeps ?${sub} on objects only, not on buckets`);
+    // Only ListMultipartUploads is of a bucket; anything else multipart names a key.
+    if (ctx.url.query.has('uploadId') || ctx.url.query.has('partNumber') || (ctx.url.query.has('uploads') && method !== 'GET')) throw new HttpError(405, 'MethodNotAllowed', 'multipart upload calls name an object key');
     if (ctx.url.query.has('delete')) {
       if (method !== 'POST') throw new HttpError(405, 'MethodNotAllowed', 'DeleteObjects is POST /bucket?delete');
       return deleteObjects(ctx, zc, bucketFor(ctx, zc, bucket), validateKey);
@@ -113,11 +116,12 @@ async function bucketOp(ctx: RequestContext, zc: ZoneContext, name: string, meth
   const b = bucketFor(ctx, zc, name);
   if (method === 'HEAD') return sendEmpty(ctx.res, 200, { 'x-rgw-bucket-id': b.bucket_id });
   if (method === 'DELETE') {
-    zc.store.deleteBucket(name);
+    for (const f of zc.store.deleteBucket(name)) await zc.files.remove(f);
     zc.log('info', `bucket deleted: ${name}`);
     return sendEmpty(ctx.res, 204);
   }
   if (method !== 'GET') throw new HttpError(405, 'MethodNotAllowed');
+  if (query.has('uploads')) return listUploads(ctx, zc, b);
   if (query.has('location')) return sendXml(ctx.res, 200, locationConstraint(zc.realm.zonegroup));
 
   const delimiter = query.get('delimiter') || undefined;
@@ -182,6 +186,9 @@ export function parseRange(header: string | undefined, size: number): { start: n
 async function objectOp(ctx: RequestContext, zc: ZoneContext, bucketName: string, key: string, method: string): Promise<void> {
   const { query, } = ctx.url;
   const b = bucketFor(ctx, zc, bucketName);
+  if (query.has('uploads') || query.has('uploadId')) return multipartOp(ctx, zc, b, key, method);
+  // GetObject by part number would need the part boundaries, which complete does not keep.
+  if (query.has('partNumber')) throw new HttpError(501, 'NotImplemented', 'the embedded zone does not implement ?partNumber without ?uploadId');
   if (query.has('tagging') || query.has('acl')) return objectSubresource(ctx, zc, b, key, method);
   if (method === 'PUT') {
     if (query.has('rgwx-source-zone')) return remoteCopy(ctx, zc, b, key);
@@ -229,6 +236,20 @@ async function objectOp(ctx: RequestContext, zc: ZoneContext, bucketName: string
   });
 }
 
+function multipartOp(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key: string, method: string): Promise<void> | void {
+  if (ctx.url.query.has('uploads')) {
+    if (method !== 'POST') throw new HttpError(405, 'MethodNotAllowed');
+    return createUpload(ctx, zc, b, key);
+  }
+  switch (method) {
+    case 'PUT': return uploadPart(ctx, zc, b, key);
+    case 'POST': return completeUpload(ctx, zc, b, key);
+    case 'DELETE': return abortUpload(ctx, zc, b, key);
+    case 'GET': return listParts(ctx, zc, b, key);
+    default: throw new HttpError(405, 'MethodNotAllowed');
+  }
+}
+
 function conditionsOf(h: IncomingHttpHeaders): Conditions {
   const out: Conditions = {};
   for (const name of ['if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'] as const) {
@@ -238,7 +259,7 @@ function conditionsOf(h: IncomingHttpHeaders): Conditions {
   return out;
 }
 
-function checkedContentMd5(headers: IncomingHttpHeaders): string | undefined {
+export function checkedContentMd5(headers: IncomingHttpHeaders): string | undefined {
   const v = headerValue(headers, 'content-md5');
   if (v === undefined) return undefined;
   const raw = Buffer.from(v, 'base64');

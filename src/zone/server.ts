@@ -20,6 +20,7 @@ import { handleOpState } from './admin/opstate.js';
 import { handleRealm } from './admin/realm.js';
 import { handleUser, newUserData } from './admin/user.js';
 import { handleS3 } from './s3.js';
+import { DEFAULT_ABANDONED_UPLOAD_SECONDS, startUploadSweeper } from './multipart.js';
 
 export interface ZoneServerOptions {
   realm: Realm;
@@ -29,6 +30,8 @@ export interface ZoneServerOptions {
   port?: number;
   host?: string;
   log?: ZoneContext['log'];
+  /** Multipart uploads neither completed nor aborted this long after initiate are removed (default 7 days). */
+  abandonedUploadSeconds?: number;
 }
 
 export class ZoneStartError extends Error {}
@@ -187,6 +190,8 @@ export async function startZone(opts: ZoneServerOptions): Promise<RunningZone> {
       resolve();
     });
   });
+  // After listen: a zone that failed to start has nothing to stop.
+  const stopSweeper = startUploadSweeper(zc, opts.abandonedUploadSeconds ?? DEFAULT_ABANDONED_UPLOAD_SECONDS);
   const actual = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
   return {
@@ -206,6 +211,7 @@ export async function startZone(opts: ZoneServerOptions): Promise<RunningZone> {
       }
       server.closeAllConnections();
       await closed;
+      await stopSweeper();
       store.close();
     },
   };

@@ -79,6 +79,22 @@ export interface BilogEntry {
   versioned: boolean; owner: string; owner_display_name: string;
 }
 
+/** A multipart upload in progress: the object's attributes, taken at initiate, wait here for complete. */
+export interface UploadRow {
+  upload_id: string;
+  instance: string;
+  key: string;
+  /** Who initiated it (the acting user), shown as Initiator and Owner in listings. */
+  owner: string;
+  content_type: string;
+  meta: string;
+  attrs: string;
+  initiated_us: number;
+}
+
+/** One uploaded part: always a file of its own (never inline), so complete can stream it. */
+export interface PartRow { upload_id: string; part: number; size: number; etag: string; file: string; mtime_us: number }
+
 export interface ReplicaBound { daemon_id: string; marker: string; time: string; items: { name: string; timestamp: string }[] }
 export interface OpState { client_id: string; op_id: string; object: string; state: string; timestamp: string }
 
@@ -102,6 +118,9 @@ CREATE TABLE IF NOT EXISTS bilog (instance TEXT NOT NULL, op_id TEXT NOT NULL, o
 CREATE TABLE IF NOT EXISTS locks (type TEXT NOT NULL, shard INTEGER NOT NULL, zone_id TEXT NOT NULL, locker_id TEXT NOT NULL, expires_ms INTEGER NOT NULL, PRIMARY KEY (type, shard));
 CREATE TABLE IF NOT EXISTS inline_bodies (file TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS replica_log (type TEXT NOT NULL, entity TEXT NOT NULL, daemon_id TEXT NOT NULL, marker TEXT NOT NULL, time TEXT NOT NULL, items TEXT NOT NULL, PRIMARY KEY (type, entity));
+CREATE TABLE IF NOT EXISTS uploads (upload_id TEXT PRIMARY KEY, instance TEXT NOT NULL, key TEXT NOT NULL, owner TEXT NOT NULL, content_type TEXT NOT NULL, meta TEXT NOT NULL, attrs TEXT NOT NULL, initiated_us INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (instance, key, upload_id);
+CREATE TABLE IF NOT EXISTS upload_parts (upload_id TEXT NOT NULL, part INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL, file TEXT NOT NULL, mtime_us INTEGER NOT NULL, PRIMARY KEY (upload_id, part)) WITHOUT ROWID;
 `;
 
 function tag(): string {
@@ -424,16 +443,19 @@ export class Store {
     });
   }
 
-  /** S3 DeleteBucket: refuses a non-empty bucket; removes entrypoint and instance. */
-  deleteBucket(name: string): void {
-    this.tx(() => {
+  /**
+   * S3 DeleteBucket: refuses a non-empty bucket; removes entrypoint and instance. Returns the files
+   * of the uploads in progress it dropped, to unlink after the commit.
+   */
+  deleteBucket(name: string): string[] {
+    return this.tx(() => {
       const b = this.getBucket(name);
       if (!b) throw new StoreError(404, 'NoSuchBucket', `no bucket ${name}`);
       if (this.stmt('SELECT 1 FROM objects WHERE instance = ? LIMIT 1').get(b.instance)) {
         throw new StoreError(409, 'BucketNotEmpty', `bucket ${name} is not empty`);
       }
       this.removeMetadata('bucket', name);
-      this.removeMetadata('bucket.instance', b.instance);
+      return this.removeMetadata('bucket.instance', b.instance).files;
     });
   }
 
@@ -537,6 +559,8 @@ export class Store {
         files = (this.stmt('SELECT file FROM objects WHERE instance = ?').all(key) as { file: string }[]).map((r) => r.file);
         this.stmt('DELETE FROM inline_bodies WHERE file IN (SELECT file FROM objects WHERE instance = ?)').run(key);
         this.stmt('DELETE FROM objects WHERE instance = ?').run(key);
+        // Uploads in progress go with their bucket (RGW aborts them too): nothing could complete them.
+        for (const u of this.stmt('SELECT upload_id FROM uploads WHERE instance = ?').all(key) as { upload_id: string }[]) files.push(...this.dropUpload(u.upload_id).files);
       }
       this.stmt(`DELETE FROM ${table} WHERE ${col} = ?`).run(key);
       this.appendMdlog(section, key, 'remove', prev.ver, prev.tag);
@@ -620,8 +644,95 @@ export class Store {
     return out;
   }
 
+  /** Files the index names: objects' and the parts of uploads in progress (kept across a restart). */
   allObjectFiles(): Set<string> {
-    return new Set((this.stmt('SELECT file FROM objects').all() as { file: string }[]).map((r) => r.file));
+    return new Set((this.stmt('SELECT file FROM objects UNION ALL SELECT file FROM upload_parts').all() as { file: string }[]).map((r) => r.file));
+  }
+
+  // ---------- multipart uploads ----------
+
+  /**
+   * Records a new upload. Its id starts with the initiation time in fixed-width hex, so ids of one
+   * key sort in initiation order, the order ListMultipartUploads gives them in.
+   */
+  createUpload(bucket: BucketRow, u: Omit<UploadRow, 'upload_id' | 'instance' | 'initiated_us'>): UploadRow {
+    return this.tx(() => {
+      if (!this.instanceExists(bucket.instance)) throw new StoreError(404, 'NoSuchBucket', `bucket ${bucket.name} does not exist`);
+      const us = this.tick();
+      const row: UploadRow = { ...u, upload_id: `${us.toString(16).padStart(14, '0')}${randomBytes(12).toString('hex')}`, instance: bucket.instance, initiated_us: us };
+      this
+        .stmt('INSERT INTO uploads (upload_id, instance, key, owner, content_type, meta, attrs, initiated_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(row.upload_id, row.instance, row.key, row.owner, row.content_type, row.meta, row.attrs, row.initiated_us);
+      return row;
+    });
+  }
+
+  getUpload(uploadId: string): UploadRow | undefined {
+    return this.stmt('SELECT * FROM uploads WHERE upload_id = ?').get(uploadId) as UploadRow | undefined;
+  }
+
+  /** Records a durable part file; returns the file of the part it replaced, to unlink after the commit. */
+  putPart(uploadId: string, part: number, p: { size: number; etag: string; file: string }): { replaced?: string; mtime_us: number } {
+    return this.tx(() => {
+      if (!this.getUpload(uploadId)) throw new StoreError(404, 'NoSuchUpload', `no upload ${uploadId}`);
+      const prev = this.stmt('SELECT file FROM upload_parts WHERE upload_id = ? AND part = ?').get(uploadId, part) as { file: string } | undefined;
+      const us = this.tick();
+      this
+        .stmt('INSERT INTO upload_parts (upload_id, part, size, etag, file, mtime_us) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(upload_id, part) DO UPDATE SET size = excluded.size, etag = excluded.etag, file = excluded.file, mtime_us = excluded.mtime_us')
+        .run(uploadId, part, p.size, p.etag, p.file, us);
+      return { replaced: prev?.file, mtime_us: us };
+    });
+  }
+
+  /** Parts after `afterPart`, in part order; `limit` undefined means all of them. */
+  listParts(uploadId: string, afterPart = 0, limit = -1): PartRow[] {
+    return this.stmt('SELECT * FROM upload_parts WHERE upload_id = ? AND part > ? ORDER BY part LIMIT ?').all(uploadId, afterPart, limit) as PartRow[];
+  }
+
+  /**
+   * Uploads of a bucket in (key, upload id) order, after the marker pair: with an id marker, the
+   * uploads of the marker key after that id come first; without one the marker key is skipped.
+   */
+  listUploads(instance: string, prefix: string, keyMarker: string, uploadIdMarker: string, limit: number): UploadRow[] {
+    const rows = (uploadIdMarker !== ''
+      ? this.stmt('SELECT * FROM uploads WHERE instance = ? AND key >= ? AND (key > ? OR (key = ? AND upload_id > ?)) ORDER BY key, upload_id LIMIT ?').all(instance, prefix, keyMarker, keyMarker, uploadIdMarker, limit)
+      : this.stmt('SELECT * FROM uploads WHERE instance = ? AND key >= ? AND key > ? ORDER BY key, upload_id LIMIT ?').all(instance, prefix, keyMarker, limit)) as UploadRow[];
+    // As scanObjects: the rows past the prefix end the listing (no LIKE to escape).
+    const out: UploadRow[] = [];
+    for (const r of rows) {
+      if (!r.key.startsWith(prefix)) break;
+      out.push(r);
+    }
+    return out;
+  }
+
+  /** Forgets an upload (abort, sweep); returns its parts' files to unlink after the commit. */
+  dropUpload(uploadId: string): { found: boolean; files: string[] } {
+    return this.tx(() => {
+      if (!this.getUpload(uploadId)) return { found: false, files: [] };
+      const files = (this.stmt('SELECT file FROM upload_parts WHERE upload_id = ?').all(uploadId) as { file: string }[]).map((r) => r.file);
+      this.stmt('DELETE FROM upload_parts WHERE upload_id = ?').run(uploadId);
+      this.stmt('DELETE FROM uploads WHERE upload_id = ?').run(uploadId);
+      return { found: true, files };
+    });
+  }
+
+  /**
+   * Complete: the assembled object is committed as any PUT is (index, bucket-index log, data log)
+   * and the upload is forgotten, in one transaction, so the object and its upload never coexist.
+   */
+  completeUpload(bucket: BucketRow, uploadId: string, o: Parameters<Store['commitObject']>[1]): { replaced?: string; mtime_us: number; partFiles: string[] } {
+    return this.tx(() => {
+      const { found, files } = this.dropUpload(uploadId);
+      if (!found) throw new StoreError(404, 'NoSuchUpload', `no upload ${uploadId}`);
+      const r = this.commitObject(bucket, o);
+      return { replaced: r.replaced, mtime_us: r.mtime_us, partFiles: files };
+    });
+  }
+
+  /** Uploads initiated before `us` (abandoned ones, for the sweep). */
+  uploadsInitiatedBefore(us: number, limit: number): UploadRow[] {
+    return this.stmt('SELECT * FROM uploads WHERE initiated_us < ? ORDER BY initiated_us LIMIT ?').all(us, limit) as UploadRow[];
   }
 
   // ---------- log reads ----------
