@@ -13,6 +13,9 @@ import { join } from 'node:path';
 import { makeRealm, type TestRealm } from './helpers/realm.js';
 import { call } from './helpers/http.js';
 import { startZone, type RunningZone } from '../src/zone/server.js';
+import { Readable } from 'node:stream';
+import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 
 const CLIENTS: Record<string, { bin: string; pkg: string }> = {
   aws: { bin: '/usr/bin/aws', pkg: 'awscli' },
@@ -34,6 +37,7 @@ function run(bin: string, args: string[], env: NodeJS.ProcessEnv, input?: string
 }
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+const MiB = 1024 * 1024;
 
 describe('real S3 clients against the embedded zone', () => {
   let t: TestRealm;
@@ -94,10 +98,31 @@ describe('real S3 clients against the embedded zone', () => {
       assert.match(await aws('s3', 'ls', 's3://awsb/tree/d0/'), /f0\.txt/);
     });
 
+    it('64 MiB with the defaults (multipart), a multipart copy (UploadPartCopy after GET ?tagging), presign, a wrong checksum refused', async () => {
+      const big = file('big64.bin', randomBytes(64 * MiB));
+      await aws('s3', 'cp', big, 's3://awsb/big64.bin');
+      const head = JSON.parse(await aws('s3api', 'head-object', '--bucket', 'awsb', '--key', 'big64.bin')) as { ETag: string; ContentLength: number };
+      assert.match(head.ETag, /^"[0-9a-f]{32}-\d+"$/, 'uploaded in parts');
+      assert.equal(head.ContentLength, 64 * MiB);
+      assert.equal(md5((await stored('awsb', 'big64.bin')).body), md5(readFileSync(big)));
+      await aws('s3', 'cp', 's3://awsb/big64.bin', 's3://awsb/copy of big64.bin');
+      assert.equal(md5((await stored('awsb', 'copy of big64.bin')).body), md5(readFileSync(big)));
+      const url = (await aws('s3', 'presign', 's3://awsb/one.bin', '--expires-in', '300')).trim();
+      const got = await fetch(url);
+      assert.equal(got.status, 200, await got.clone().text());
+      assert.equal(md5(Buffer.from(await got.arrayBuffer())), md5(readFileSync(join(dir, 'one.bin'))), 'a presigned GET, with no credentials of its own');
+      const wrong = await run(CLIENTS.aws.bin, ['--endpoint-url', zone.url, 's3api', 'put-object', '--bucket', 'awsb', '--key', 'sum', '--body', join(dir, 'one.bin'), '--checksum-crc32', 'AAAAAA=='], env);
+      assert.notEqual(wrong.code, 0);
+      assert.match(wrong.stderr, /BadDigest/);
+      assert.equal((await stored('awsb', 'sum')).status, 404, 'nothing stored');
+    });
+
     it('delete-objects, then a recursive rm (DeleteObjects)', async () => {
       const out = JSON.parse(await aws('s3api', 'delete-objects', '--bucket', 'awsb', '--delete', JSON.stringify({ Objects: [{ Key: 'tree/d0/f0.txt' }, { Key: 'tree/d1/f1.txt' }] }))) as { Deleted?: { Key: string }[] };
       assert.deepEqual(out.Deleted?.map((d) => d.Key).sort(), ['tree/d0/f0.txt', 'tree/d1/f1.txt']);
       await aws('s3', 'rm', '--recursive', 's3://awsb/tree');
+      await aws('s3', 'rm', 's3://awsb/big64.bin');
+      await aws('s3', 'rm', 's3://awsb/copy of big64.bin');
       assert.deepEqual(await listed('awsb'), ['one.bin']);
     });
 
@@ -141,6 +166,31 @@ print(json.dumps({'deleted': sorted(d['Key'] for d in r['Deleted']), 'left': [o[
         grants: ['FULL_CONTROL alice', 'READ http://acs.amazonaws.com/groups/global/AuthenticatedUsers'],
       });
     });
+
+    it('upload_file of 64 MiB (multipart by default), presigned PUT and GET, a wrong checksum refused', async () => {
+      const big = file('boto64.bin', randomBytes(64 * MiB));
+      const out = await py(`${client()}
+import urllib.request
+s3.upload_file(${JSON.stringify(big)}, 'botob', 'big')
+etag = s3.head_object(Bucket='botob', Key='big')['ETag']
+# boto3 presigns with SigV2 for a custom endpoint; the Content-Type is part of what it signs.
+put_url = s3.generate_presigned_url('put_object', Params={'Bucket': 'botob', 'Key': 'presigned', 'ContentType': 'text/plain'}, ExpiresIn=300)
+urllib.request.urlopen(urllib.request.Request(put_url, data=b'via presigned put', method='PUT', headers={'Content-Type': 'text/plain'})).read()
+get_url = s3.generate_presigned_url('get_object', Params={'Bucket': 'botob', 'Key': 'presigned'}, ExpiresIn=300)
+body = urllib.request.urlopen(get_url).read().decode()
+try:
+    s3.put_object(Bucket='botob', Key='badsum', Body=b'abc', ChecksumSHA256='n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=')
+    refused = 'no'
+except botocore.exceptions.ClientError as e:
+    refused = e.response['Error']['Code']
+print(json.dumps({'etag': etag, 'presigned': body, 'refused': refused}))
+`);
+      const r = JSON.parse(out) as { etag: string; presigned: string; refused: string };
+      assert.match(r.etag, /^"[0-9a-f]{32}-\d+"$/);
+      assert.equal(md5((await stored('botob', 'big')).body), md5(readFileSync(big)));
+      assert.equal(r.presigned, 'via presigned put');
+      assert.equal(r.refused, 'BadDigest');
+    });
   });
 
   describe('s3cmd (Debian s3cmd)', () => {
@@ -165,8 +215,28 @@ print(json.dumps({'deleted': sorted(d['Key'] for d in r['Deleted']), 'left': [o[
       assert.deepEqual(await listed('s3cmdb'), ['a.txt', 'synced/a.txt', 'synced/sub/b.txt']);
       await s3cmd('del', '-r', 's3://s3cmdb/synced/');
       assert.deepEqual(await listed('s3cmdb'), ['a.txt']);
+      const big = file('s3cmd64.bin', randomBytes(64 * MiB));
+      await s3cmd('put', big, 's3://s3cmdb/big');
+      assert.equal(md5((await stored('s3cmdb', 'big')).body), md5(readFileSync(big)), '64 MiB in 15 MiB parts (s3cmd\'s default)');
+      assert.match(String((await call(zone.url, 'HEAD', '/s3cmdb/big', alice)).headers.etag), /-5"$/);
       await s3cmd('rb', '-r', 's3://s3cmdb');
       assert.equal((await call(zone.url, 'HEAD', '/s3cmdb', alice)).status, 404);
+    });
+  });
+
+  describe('AWS SDK for JavaScript v3 with lib-storage (default checksum settings)', () => {
+    it('Upload of a 64 MiB stream of unknown length (multipart, aws-chunked parts with CRC32 trailers), then GetObject', async () => {
+      const s3 = new S3Client({ endpoint: zone.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: alice.accessKey, secretAccessKey: alice.secretKey } });
+      try {
+        await s3.send(new CreateBucketCommand({ Bucket: 'sdkb' }));
+        const body = randomBytes(64 * MiB);
+        await new Upload({ client: s3, params: { Bucket: 'sdkb', Key: 'streamed', Body: Readable.from([body.subarray(0, 20 * MiB), body.subarray(20 * MiB)]) } }).done();
+        const got = await s3.send(new GetObjectCommand({ Bucket: 'sdkb', Key: 'streamed' }));
+        assert.equal(md5(Buffer.from(await got.Body!.transformToByteArray())), md5(body));
+        assert.match(String(got.ETag), /-\d+"$/);
+      } finally {
+        s3.destroy();
+      }
     });
   });
 
@@ -184,6 +254,7 @@ print(json.dumps({'deleted': sorted(d['Key'] for d in r['Deleted']), 'left': [o[
       const body = randomBytes(300_000);
       file('rc/up/x.bin', body);
       file('rc/up/y/z.txt', Buffer.from('zed'));
+      const big = file('rc/up/big.bin', randomBytes(64 * MiB));
       await rc('mkdir', 'z:rcloneb');
       await rc('sync', join(dir, 'rc/up'), 'z:rcloneb/data');
       const again = await rc('sync', '-v', join(dir, 'rc/up'), 'z:rcloneb/data');
@@ -191,6 +262,8 @@ print(json.dumps({'deleted': sorted(d['Key'] for d in r['Deleted']), 'left': [o[
       await rc('sync', 'z:rcloneb/data', join(dir, 'rc/down'));
       assert.equal(md5(readFileSync(join(dir, 'rc/down/x.bin'))), md5(body));
       assert.equal(readFileSync(join(dir, 'rc/down/y/z.txt'), 'utf8'), 'zed');
+      assert.equal(md5(readFileSync(join(dir, 'rc/down/big.bin'))), md5(readFileSync(big)));
+      // rclone's default upload cutoff is 200 MiB: 64 MiB goes as one PUT.
     });
   });
 });
