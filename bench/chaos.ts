@@ -294,8 +294,9 @@ async function main(): Promise<void> {
       agent_runs: agentRuns, crashes,
       faults_injected: injected, faults_total: Object.values(injected).reduce((a, b) => a + b, 0),
       requests_forwarded: { agent_to_source_and_destination_to_source: proxies.east.forwarded, agent_to_destination: proxies.west.forwarded },
+      // Repeated writes of one key collapse into one copy; copies beyond the writes would be repeated work.
       copies_written_to_destination: proxies.west.objectPuts,
-      recopied_objects: Math.max(0, proxies.west.objectPuts - written),
+      copies_per_write: written > 0 ? Number((proxies.west.objectPuts / written).toFixed(3)) : null,
       seconds_to_converge: Math.round((Date.now() - writtenAt) / 1000), seconds_to_caught_up: Math.round(caughtUpMs / 1000),
       verify: { exit: verify.code, equal: verified.equal ?? false, differences: verified.differenceCount ?? null, first: verified.differences?.slice(0, 10) ?? verify.out.slice(-1000) },
       independent: { objects_compared: independent.objects, differences: independent.differences.length, first: independent.differences.slice(0, 20) },
