@@ -12,7 +12,7 @@
  *   CHAOS_MINUTES (default 2), CHAOS_RATE (0.05), CHAOS_SEED (random; printed), CHAOS_COPY_MODE
  *   (remote | stream; default: remote when the seed is even), CHAOS_CRASH_EVERY_S (20)
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,7 +62,7 @@ function scanner(w: World, who: string) {
 }
 
 async function startZoneProc(w: World, zone: 'east' | 'west'): Promise<void> {
-  const p = startCli(`zone ${zone}`, ['zone', 'serve', '--realm', w.realmFile, '--zone', zone, '--data-dir', join(w.dir, zone), '--listen', `127.0.0.1:${w.inner[zone]}`, '--log-format', 'text', '--log-level', 'info'], scanner(w, `zone ${zone}`));
+  const p = startCli(`zone ${zone}`, ['zone', 'serve', '--realm', w.realmFile, '--zone', zone, '--data-dir', join(w.dir, zone), '--listen', `127.0.0.1:${w.inner[zone]}`, '--log-format', 'text', '--log-level', 'debug'], scanner(w, `zone ${zone}`));
   w.zones[zone] = p;
   await p.waitForLine(/listening on/, 30_000);
 }
@@ -75,7 +75,7 @@ const direct = (w: World, zone: 'east' | 'west') => `http://127.0.0.1:${w.inner[
 
 /** The writer: users as real clients on the source, straight to it (faults are for sync paths). */
 class Writer {
-  readonly ops: Record<string, number> = { put: 0, overwrite: 0, delete: 0, bucket_create: 0, bucket_remove: 0, user_create: 0, failed: 0 };
+  readonly ops: Record<string, number> = { put: 0, overwrite: 0, multipart: 0, presigned_get: 0, delete: 0, bucket_create: 0, bucket_remove: 0, user_create: 0, failed: 0 };
   private readonly keys = new Map<string, Set<string>>();
   private readonly owners = new Map<string, Creds>();
   private readonly users: Creds[] = [];
@@ -111,6 +111,42 @@ class Writer {
     }
   }
 
+  /**
+   * A SigV2 presigned GET, of a key that exists or one that does not (a 404, which the zone logs
+   * with its URL): the signature in the query must never reach a log.
+   */
+  private async presignedGet(b: string, who: Creds, have: Set<string>): Promise<void> {
+    const key = have.size > 0 && rnd() < 0.5 ? pick([...have]) : `missing-${this.n++}`;
+    const path = `/${b}/${enc(key)}`;
+    const expires = Math.floor(Date.now() / 1000) + 300;
+    const sig = createHmac('sha1', who.secretKey).update(`GET\n\n\n${expires}\n${path}`).digest('base64');
+    this.w.secrets.push(sig);
+    const r = await fetch(`${direct(this.w, 'east')}${path}?AWSAccessKeyId=${who.accessKey}&Expires=${expires}&Signature=${encodeURIComponent(sig)}`).catch(() => undefined);
+    await r?.arrayBuffer();
+    if (!r || (r.status !== 200 && r.status !== 404)) { this.ops.failed++; progress(`writer: presigned GET ${b}/${key} answered ${r?.status}`); return; }
+    this.ops.presigned_get++;
+  }
+
+  /** A multipart upload of two parts (5 MiB and a tail), new key or overwrite. */
+  private async multipart(b: string, who: Creds, have: Set<string>): Promise<void> {
+    const key = have.size > 0 && rnd() < 0.3 ? pick([...have]) : `mp ${pick(AWKWARD)}-${this.n++}`;
+    const path = `/${b}/${enc(key)}`;
+    const init = await call(direct(this.w, 'east'), 'POST', `${path}?uploads`, who, { headers: { 'content-type': 'application/x-mp', 'x-amz-meta-writer': String(this.n) } });
+    const id = /<UploadId>([^<]+)<\/UploadId>/.exec(init.text)?.[1];
+    if (init.status !== 200 || !id) { this.ops.failed++; progress(`writer: initiate ${b}/${key} answered ${init.status}`); return; }
+    const etags: string[] = [];
+    for (const [n, size] of [[1, 5 * 1024 * 1024], [2, 1 + Math.floor(rnd() * 300_000)]] as const) {
+      const part = await call(direct(this.w, 'east'), 'PUT', `${path}?partNumber=${n}&uploadId=${encodeURIComponent(id)}`, who, { body: randomBytes(size) });
+      if (part.status !== 200) { this.ops.failed++; progress(`writer: part ${n} of ${b}/${key} answered ${part.status}`); return; }
+      etags.push(String(part.headers.etag));
+    }
+    const doc = `<CompleteMultipartUpload>${etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${e}</ETag></Part>`).join('')}</CompleteMultipartUpload>`;
+    if (await this.ok(call(direct(this.w, 'east'), 'POST', `${path}?uploadId=${encodeURIComponent(id)}`, who, { body: doc }), `complete ${b}/${key}`)) {
+      have.add(key);
+      this.ops.multipart++;
+    }
+  }
+
   async step(): Promise<void> {
     const buckets = [...this.keys.keys()];
     const r = rnd();
@@ -136,6 +172,8 @@ class Writer {
       }
       return;
     }
+    if (r < 0.254) return this.multipart(b, who, have);
+    if (r < 0.26) return this.presignedGet(b, who, have);
     const overwrite = r < 0.5 && have.size > 0;
     const key = overwrite ? pick([...have]) : `${pick(AWKWARD)}-${this.n++}`;
     const size = pick([0, 1, 100, 4096, 4096, 30_000, 200_000, 1_500_000]);
@@ -287,7 +325,7 @@ async function main(): Promise<void> {
     const agentOutput = w.agent?.tail() ?? '';
     await w.agent?.kill('SIGTERM', 30_000);
     const injected: Record<string, number> = Object.fromEntries(FAULT_KINDS.map((k: FaultKind) => [k, proxies.east.injected[k] + proxies.west.injected[k]]));
-    const written = writer.ops.put + writer.ops.overwrite;
+    const written = writer.ops.put + writer.ops.overwrite + writer.ops.multipart;
     Object.assign(report, {
       seconds: Math.round((Date.now() - t0) / 1000),
       objects_written: written, writer_ops: writer.ops,
