@@ -10,10 +10,12 @@
  * sides. Prints one JSON document (progress on stderr); exit 0 only with zero differences.
  *
  *   CHAOS_MINUTES (default 2), CHAOS_RATE (0.05), CHAOS_SEED (random; printed), CHAOS_COPY_MODE
- *   (remote | stream; default: remote when the seed is even), CHAOS_CRASH_EVERY_S (20)
+ *   (remote | stream; default: remote when the seed is even), CHAOS_CRASH_EVERY_S (20), CHAOS_CRASH_KINDS
+ *   (a comma-separated subset of the crash kinds; default all that this machine allows)
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../src/net.js';
@@ -30,6 +32,9 @@ const COPY_MODE = process.env.CHAOS_COPY_MODE ?? (SEED % 2 === 0 ? 'remote' : 's
 const CRASH_EVERY_S = Number(process.env.CHAOS_CRASH_EVERY_S ?? 20);
 const CONVERGE_DEADLINE_MS = Number(process.env.CHAOS_CONVERGE_DEADLINE_MS ?? 10 * 60_000);
 const OBJECT_TIMEOUT_S = 5;
+const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+/** The destination's disk: a tmpfs this small fills at once when the ballast is written. */
+const DEST_DISK_BYTES = 1024 * 1024 * 1024;
 const STATE_BUCKET = 'rgw-agent-state';
 const AWKWARD = ['plain', 'dir/sub/with space', 'plus+sign', 'tilde~', 'percent%20', 'ünïcødé/文件', 'a//double', ' lead', 'trail ', 'q?uestion', 'hash#', 'amp&er', '..x', '(paren)', 'semi;colon', 'eq=ual'];
 
@@ -51,6 +56,11 @@ interface World {
   agentCfg: string;
   secrets: string[];
   leaks: string[];
+  /** Where the destination zone keeps its data: a tmpfs of its own when one could be mounted. */
+  westData: string;
+  westDisk?: string;
+  /** The agent's clock offset in seconds for its current run (0: the real clock). */
+  skewS: number;
 }
 
 /** Scans every log line for a secret or a signature; keeps the first few leaks found. */
@@ -62,13 +72,47 @@ function scanner(w: World, who: string) {
 }
 
 async function startZoneProc(w: World, zone: 'east' | 'west'): Promise<void> {
-  const p = startCli(`zone ${zone}`, ['zone', 'serve', '--realm', w.realmFile, '--zone', zone, '--data-dir', join(w.dir, zone), '--listen', `127.0.0.1:${w.inner[zone]}`, '--log-format', 'text', '--log-level', 'debug'], scanner(w, `zone ${zone}`));
+  const p = startCli(`zone ${zone}`, ['zone', 'serve', '--realm', w.realmFile, '--zone', zone, '--data-dir', zone === 'west' ? w.westData : join(w.dir, zone), '--listen', `127.0.0.1:${w.inner[zone]}`, '--log-format', 'text', '--log-level', 'debug'], scanner(w, `zone ${zone}`));
   w.zones[zone] = p;
   await p.waitForLine(/listening on/, 30_000);
 }
 
-function startAgent(w: World): void {
-  w.agent = startCli('agent', ['sync', '-c', w.agentCfg, '--log-format', 'text', '--log-level', 'info'], scanner(w, 'agent'));
+/** Starts the agent daemon; with `skewS`, its clock is that many seconds off (libfaketime). */
+function startAgent(w: World, skewS = 0): void {
+  w.skewS = skewS;
+  const env = skewS !== 0 ? { LD_PRELOAD: FAKETIME_LIB, FAKETIME: `${skewS > 0 ? '+' : ''}${skewS}s`, DONT_FAKE_MONOTONIC: '1' } : undefined;
+  w.agent = startCli('agent', ['sync', '-c', w.agentCfg, '--log-format', 'text', '--log-level', 'info'], scanner(w, 'agent'), env);
+}
+
+/** A tmpfs for the destination's data, so its disk can be filled for a moment; undefined where mounting is not allowed. */
+function mountDestinationDisk(dir: string): { path?: string; why?: string } {
+  const path = join(dir, 'west-disk');
+  mkdirSync(path, { recursive: true });
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${DEST_DISK_BYTES}`, 'tmpfs', path], { encoding: 'utf8' });
+  return r.status === 0 ? { path } : { why: `mount -t tmpfs failed: ${(r.stderr || r.error?.message || '').trim()}` };
+}
+
+/** Fills the destination's disk to the last byte, holds it full for `ms`, then frees it. */
+async function fillDisk(disk: string, ms: number): Promise<number> {
+  const ballast = join(disk, 'ballast');
+  const fd = openSync(ballast, 'w');
+  const chunk = Buffer.alloc(4 * 1024 * 1024);
+  let written = 0;
+  try {
+    for (;;) {
+      try {
+        written += writeSync(fd, chunk);
+      } catch {
+        // ENOSPC: the rest byte by byte is not needed; a few KiB left is full enough for SQLite and files.
+        break;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  await new Promise((r) => setTimeout(r, ms));
+  rmSync(ballast, { force: true });
+  return written;
 }
 
 const direct = (w: World, zone: 'east' | 'west') => `http://127.0.0.1:${w.inner[zone]}`;
@@ -272,9 +316,18 @@ async function main(): Promise<void> {
     `destination: "${proxies.west.url}"`, 'rgw_data_log_window: 0', 'incremental_sync_delay: 0.5', 'lock_timeout: 10', `object_sync_timeout: ${OBJECT_TIMEOUT_S}`,
     `copy_mode: ${COPY_MODE}`, '',
   ].join('\n'), { mode: 0o600 });
-  const w: World = { dir, realmFile, sys, inner, proxies, zones: {}, agentCfg, secrets: [sys.secretKey], leaks: [] };
-  const crashes: Record<string, number> = { kill9_agent: 0, kill9_destination: 0, sigterm_agent: 0, sighup_agent: 0 };
-  const report: Record<string, unknown> = { seed: SEED, minutes: MINUTES, rate: RATE, copy_mode: COPY_MODE, not_built: ['clock skew of the agent', 'a full disk for the destination or the state file'] };
+  const disk = mountDestinationDisk(dir);
+  const westData = disk.path ? join(disk.path, 'west') : join(dir, 'west');
+  const w: World = { dir, realmFile, sys, inner, proxies, zones: {}, agentCfg, secrets: [sys.secretKey], leaks: [], westData, westDisk: disk.path, skewS: 0 };
+  const crashes: Record<string, number> = { kill9_agent: 0, kill9_destination: 0, sigterm_agent: 0, sighup_agent: 0, skewed_agent_clock: 0, destination_disk_full: 0 };
+  const unavailable: string[] = [];
+  if (!disk.path) unavailable.push(`destination disk full: ${disk.why}`);
+  if (!existsSync(FAKETIME_LIB)) unavailable.push(`skewed agent clock: ${FAKETIME_LIB} is missing (Debian's faketime; .ci/run installs it)`);
+  const available = ['kill9_agent', 'kill9_destination', 'sigterm_agent', 'sighup_agent', ...(existsSync(FAKETIME_LIB) ? ['skewed_agent_clock'] : []), ...(disk.path ? ['destination_disk_full'] : [])];
+  const asked = process.env.CHAOS_CRASH_KINDS?.split(',').map((k) => k.trim()).filter(Boolean);
+  const kinds = asked ? available.filter((k) => asked.includes(k)) : available;
+  if (kinds.length === 0) throw new Error(`CHAOS_CRASH_KINDS names none of the available kinds (${available.join(', ')})`);
+  const report: Record<string, unknown> = { seed: SEED, minutes: MINUTES, rate: RATE, copy_mode: COPY_MODE, unavailable, not_built: ['a full disk for the agent\'s state file (state_store: file)'] };
   try {
     await Promise.all([startZoneProc(w, 'east'), startZoneProc(w, 'west')]);
     const writer = new Writer(w);
@@ -289,7 +342,7 @@ async function main(): Promise<void> {
     while (Date.now() < end) {
       await writer.step();
       if (Date.now() >= nextCrash) {
-        const kind = pick(['kill9_agent', 'kill9_destination', 'sigterm_agent', 'sighup_agent'] as const);
+        const kind = pick(kinds);
         crashes[kind]++;
         progress(`crash: ${kind}`);
         if (kind === 'kill9_destination') {
@@ -298,6 +351,15 @@ async function main(): Promise<void> {
           await startZoneProc(w, 'west');
         } else if (kind === 'sighup_agent') {
           w.agent?.child.kill('SIGHUP');
+        } else if (kind === 'destination_disk_full') {
+          const bytes = await fillDisk(w.westDisk!, 2000 + rnd() * 3000);
+          progress(`the destination's disk was full (${Math.round(bytes / 1048576)} MiB of ballast), now freed`);
+        } else if (kind === 'skewed_agent_clock') {
+          await w.agent?.kill('SIGTERM', 30_000);
+          const skew = Math.round((rnd() < 0.5 ? -1 : 1) * (30 + rnd() * 570));
+          progress(`the agent restarts with its clock ${skew} s off`);
+          startAgent(w, skew);
+          agentRuns++;
         } else {
           const code = await w.agent?.kill(kind === 'kill9_agent' ? 'SIGKILL' : 'SIGTERM', 30_000);
           if (kind === 'sigterm_agent' && code !== 0) progress(`agent exited ${String(code)} on SIGTERM: ${w.agent?.tail().slice(-1500)}`);
@@ -309,7 +371,7 @@ async function main(): Promise<void> {
       }
       if (w.agent && w.agent.child.exitCode !== null) {
         progress(`the agent exited by itself (${w.agent.child.exitCode}); restarting: ${w.agent.tail().slice(-1500)}`);
-        startAgent(w);
+        startAgent(w, w.skewS);
         agentRuns++;
       }
     }
@@ -355,6 +417,7 @@ async function main(): Promise<void> {
     await w.agent?.kill('SIGKILL', 0);
     await Promise.all(Object.values(w.zones).map((z) => z?.kill('SIGTERM', 5000)));
     await Promise.all(Object.values(proxies).map((p) => p.close()));
+    if (w.westDisk) spawnSync('umount', ['-l', w.westDisk]);
     removeTempDir(dir);
   }
 }

@@ -49,8 +49,8 @@ export function cleanupAll(): void {
   tempDirs.clear();
 }
 
-export function startCli(name: string, args: string[], onLine?: (line: string) => void): Proc {
-  const child = spawn(process.execPath, [...CHILD_NODE_ARGS, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCli(name: string, args: string[], onLine?: (line: string) => void, env?: NodeJS.ProcessEnv): Proc {
+  const child = spawn(process.execPath, [...CHILD_NODE_ARGS, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
   let tail = '';
   const waiters = new Set<{ re: RegExp; resolve: (l: string) => void }>();
   const partial = { out: '', err: '' };
