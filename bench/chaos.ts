@@ -10,7 +10,8 @@
  * sides. Prints one JSON document (progress on stderr); exit 0 only with zero differences.
  *
  *   CHAOS_MINUTES (default 2), CHAOS_RATE (0.05), CHAOS_SEED (random; printed), CHAOS_COPY_MODE
- *   (remote | stream; default: remote when the seed is even), CHAOS_CRASH_EVERY_S (20), CHAOS_CRASH_KINDS
+ *   (remote | stream; default: remote when the seed is even), CHAOS_STATE_STORE (replica-log | file,
+ *   the file on the destination's fillable disk; default: by the seed's second bit), CHAOS_CRASH_EVERY_S (20), CHAOS_CRASH_KINDS
  *   (a comma-separated subset of the crash kinds; default all that this machine allows)
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
@@ -30,6 +31,8 @@ const RATE = Number(process.env.CHAOS_RATE ?? 0.05);
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const COPY_MODE = process.env.CHAOS_COPY_MODE ?? (SEED % 2 === 0 ? 'remote' : 'stream');
 const CRASH_EVERY_S = Number(process.env.CHAOS_CRASH_EVERY_S ?? 20);
+/** Where the agent keeps its bounds: the destination's replica log, or a file on the destination's (fillable) disk. */
+const STATE_STORE = process.env.CHAOS_STATE_STORE ?? (Math.floor(SEED / 2) % 2 === 1 ? 'file' : 'replica-log');
 const CONVERGE_DEADLINE_MS = Number(process.env.CHAOS_CONVERGE_DEADLINE_MS ?? 10 * 60_000);
 const OBJECT_TIMEOUT_S = 5;
 const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
@@ -310,14 +313,16 @@ async function main(): Promise<void> {
     `  east: { endpoint: "${proxies.east.url}" }`, `  west: { endpoint: "${proxies.west.url}" }`,
     `system_user: { uid: sync-agent, access_key: "${sys.accessKey}", secret_key: "${sys.secretKey}" }`, 'data_log_window: 0', '',
   ].join('\n'), { mode: 0o600 });
+  const disk = mountDestinationDisk(dir);
+  const westData = disk.path ? join(disk.path, 'west') : join(dir, 'west');
+  const stateFile = join(disk.path ?? dir, 'agent-state', 'bounds.json');
+  mkdirSync(join(stateFile, '..'), { recursive: true });
   const agentCfg = join(dir, 'agent.yaml');
   writeFileSync(agentCfg, [
     `src_access_key: "${sys.accessKey}"`, `src_secret_key: "${sys.secretKey}"`, `dest_access_key: "${sys.accessKey}"`, `dest_secret_key: "${sys.secretKey}"`,
     `destination: "${proxies.west.url}"`, 'rgw_data_log_window: 0', 'incremental_sync_delay: 0.5', 'lock_timeout: 10', `object_sync_timeout: ${OBJECT_TIMEOUT_S}`,
-    `copy_mode: ${COPY_MODE}`, '',
+    `copy_mode: ${COPY_MODE}`, `state_store: ${STATE_STORE}`, ...(STATE_STORE === 'file' ? [`state_file: "${stateFile}"`] : []), '',
   ].join('\n'), { mode: 0o600 });
-  const disk = mountDestinationDisk(dir);
-  const westData = disk.path ? join(disk.path, 'west') : join(dir, 'west');
   const w: World = { dir, realmFile, sys, inner, proxies, zones: {}, agentCfg, secrets: [sys.secretKey], leaks: [], westData, westDisk: disk.path, skewS: 0 };
   const crashes: Record<string, number> = { kill9_agent: 0, kill9_destination: 0, sigterm_agent: 0, sighup_agent: 0, skewed_agent_clock: 0, destination_disk_full: 0 };
   const unavailable: string[] = [];
@@ -327,14 +332,14 @@ async function main(): Promise<void> {
   const asked = process.env.CHAOS_CRASH_KINDS?.split(',').map((k) => k.trim()).filter(Boolean);
   const kinds = asked ? available.filter((k) => asked.includes(k)) : available;
   if (kinds.length === 0) throw new Error(`CHAOS_CRASH_KINDS names none of the available kinds (${available.join(', ')})`);
-  const report: Record<string, unknown> = { seed: SEED, minutes: MINUTES, rate: RATE, copy_mode: COPY_MODE, unavailable, not_built: ['a full disk for the agent\'s state file (state_store: file)'] };
+  const report: Record<string, unknown> = { seed: SEED, minutes: MINUTES, rate: RATE, copy_mode: COPY_MODE, state_store: STATE_STORE, unavailable };
   try {
     await Promise.all([startZoneProc(w, 'east'), startZoneProc(w, 'west')]);
     const writer = new Writer(w);
     await writer.user();
     await writer.user();
     for (let i = 0; i < 3; i++) await writer.bucket();
-    progress(`seed ${SEED}, copy mode ${COPY_MODE}, ${MINUTES} min at ${RATE * 100}% faults`);
+    progress(`seed ${SEED}, copy mode ${COPY_MODE}, state store ${STATE_STORE}, ${MINUTES} min at ${RATE * 100}% faults`);
     startAgent(w);
     const end = Date.now() + MINUTES * 60_000;
     let nextCrash = Date.now() + CRASH_EVERY_S * 1000 * (0.5 + rnd());
