@@ -402,6 +402,8 @@ async function main(): Promise<void> {
       // Repeated writes of one key collapse into one copy; copies beyond the writes would be repeated work.
       copies_written_to_destination: proxies.west.objectPuts,
       copies_per_write: written > 0 ? Number((proxies.west.objectPuts / written).toFixed(3)) : null,
+      // A copy whose answer carries the ETag the key already had from the previous copy: work done twice.
+      recopied_objects: proxies.west.repeatedPuts,
       seconds_to_converge: Math.round((Date.now() - writtenAt) / 1000), seconds_to_caught_up: Math.round(caughtUpMs / 1000),
       verify: { exit: verify.code, equal: verified.equal ?? false, differences: verified.differenceCount ?? null, first: verified.differences?.slice(0, 10) ?? verify.out.slice(-1000) },
       independent: { objects_compared: independent.objects, differences: independent.differences.length, first: independent.differences.slice(0, 20) },

@@ -34,6 +34,8 @@ export interface FaultProxy {
   forwarded: number;
   /** Successful answers to object PUTs (copies written through this proxy). */
   objectPuts: number;
+  /** Of those, copies of a version the key already had from the previous copy (same ETag): repeated work. */
+  repeatedPuts: number;
   close(): Promise<void>;
 }
 
@@ -61,12 +63,27 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy>
     const t = setTimeout(() => { timers.delete(t); fn(); }, ms);
     timers.add(t);
   };
-  const p: FaultProxy = { name: o.name, url: '', port: 0, enabled: true, rate: o.rate, injected, forwarded: 0, objectPuts: 0, close: async () => undefined };
+  const p: FaultProxy = { name: o.name, url: '', port: 0, enabled: true, rate: o.rate, injected, forwarded: 0, objectPuts: 0, repeatedPuts: 0, close: async () => undefined };
+  const lastEtag = new Map<string, string>();
 
   const forward = (req: IncomingMessage, res: ServerResponse, fault?: FaultKind) => {
     p.forwarded++;
     const up = httpRequest({ host: '127.0.0.1', port: o.target, method: req.method, path: req.url, headers: req.headers }, (ur) => {
-      if ((ur.statusCode ?? 0) < 300 && isObjectPut(req, o.notCopies)) p.objectPuts++;
+      if ((ur.statusCode ?? 0) < 300 && isObjectPut(req, o.notCopies)) {
+        p.objectPuts++;
+        const path = (req.url ?? '').split('?')[0];
+        const note = (etag: string) => {
+          if (etag !== '' && lastEtag.get(path) === etag) p.repeatedPuts++;
+          lastEtag.set(path, etag);
+        };
+        if (ur.headers.etag !== undefined) note(String(ur.headers.etag).replace(/"/g, ''));
+        else {
+          // A remote copy answers CopyObjectResult: the ETag is in its (small) body.
+          let text = '';
+          ur.on('data', (c: Buffer) => { if (text.length < 4096) text += c.toString('utf8'); });
+          ur.on('end', () => note((/<ETag>([^<]*)<\/ETag>/.exec(text)?.[1] ?? '').replace(/&quot;|"/g, '')));
+        }
+      }
       res.writeHead(ur.statusCode ?? 502, ur.headers);
       if (fault === 'reset_mid_body' || fault === 'truncated_body') {
         let sent = 0;
