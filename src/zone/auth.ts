@@ -122,18 +122,27 @@ function canonicalUri(rawPath: string): string | undefined {
   return decoded === undefined ? undefined : s3Encode(decoded, true);
 }
 
-/** '+' in a query means space, matching aws4's querystring.parse and form decoding. */
-function canonicalQuery(rawQuery: string, omit?: string): string | undefined {
-  const pairs: Array<[string, string]> = [];
+/**
+ * The query's name/value pairs, decoded, in order; undefined when an escape is malformed. '+' means
+ * space, matching aws4's querystring.parse and form decoding.
+ */
+function decodedQuery(rawQuery: string): Array<[string, string]> | undefined {
+  const out: Array<[string, string]> = [];
   for (const piece of rawQuery.split('&')) {
     if (piece === '') continue;
     const eq = piece.indexOf('=');
     const k = strictDecode(eq < 0 ? piece : piece.slice(0, eq), true);
     const v = eq < 0 ? '' : strictDecode(piece.slice(eq + 1), true);
     if (k === undefined || v === undefined) return undefined;
-    if (k === omit) continue;
-    pairs.push([s3Encode(k, false), s3Encode(v, false)]);
+    out.push([k, v]);
   }
+  return out;
+}
+
+function canonicalQuery(rawQuery: string, omit?: string): string | undefined {
+  const decoded = decodedQuery(rawQuery);
+  if (!decoded) return undefined;
+  const pairs = decoded.filter(([k]) => k !== omit).map(([k, v]): [string, string] => [s3Encode(k, false), s3Encode(v, false)]);
   pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
   return pairs.map(([k, v]) => `${k}=${v}`).join('&');
 }
@@ -327,15 +336,10 @@ function verifyV2(input: AuthInput, p: V2Params, lookup: KeyLookup, now: Date): 
 
 /** The decoded query, first value of each name; undefined when an escape is malformed. */
 function queryParams(rawQuery: string): Map<string, string> | undefined {
+  const decoded = decodedQuery(rawQuery);
+  if (!decoded) return undefined;
   const out = new Map<string, string>();
-  for (const piece of rawQuery.split('&')) {
-    if (piece === '') continue;
-    const eq = piece.indexOf('=');
-    const k = strictDecode(eq < 0 ? piece : piece.slice(0, eq), true);
-    const v = eq < 0 ? '' : strictDecode(piece.slice(eq + 1), true);
-    if (k === undefined || v === undefined) return undefined;
-    if (!out.has(k)) out.set(k, v);
-  }
+  for (const [k, v] of decoded) if (!out.has(k)) out.set(k, v);
   return out;
 }
 
