@@ -298,11 +298,11 @@ async function runStatus(a: Record<string, unknown> & { logLevel: string; logFor
   }
 }
 
-async function runVerifyCommand(a: Record<string, unknown> & { logLevel: string; logFormat?: LogFormat; json?: boolean; bucket?: string; metadata?: boolean; acl?: boolean }): Promise<void> {
+async function runVerifyCommand(a: Record<string, unknown> & { logLevel: string; logFormat?: LogFormat; json?: boolean; bucket?: string; metadata?: boolean; acl?: boolean; versionIds?: boolean }): Promise<void> {
   const cfg = loadAgentConfig(a);
   const log = createLogger({ level: a.logLevel, format: a.logFormat, secrets: [cfg.srcSecretKey, cfg.destSecretKey] });
   process.exitCode = await runVerify(cfg, {
-    bucket: a.bucket, json: a.json ?? false, log, checkMetadata: a.metadata ?? true, checkAcl: a.acl ?? false,
+    bucket: a.bucket, json: a.json ?? false, log, checkMetadata: a.metadata ?? true, checkAcl: a.acl ?? false, versionIds: a.versionIds ?? true,
     out: (line) => process.stdout.write(`${line}\n`),
   });
 }
@@ -342,8 +342,9 @@ await yargs(hideBin(process.argv))
       .option('bucket', { type: 'string', describe: 'Only this bucket' })
       .option('json', { type: 'boolean', default: false, describe: 'One JSON document for machines' })
       .option('metadata', { type: 'boolean', default: true, describe: 'Also compare replicated headers, x-amz-meta-*, storage class and tags (a HEAD per object on each side, tags read where a HEAD counts any; --no-metadata skips it)' })
-      .option('acl', { type: 'boolean', default: false, describe: 'Also compare object ACL grants (GET ?acl per object on each side; with --metadata)' }),
-  (a) => runVerifyCommand(a as unknown as Record<string, unknown> & { logLevel: string; json: boolean; bucket?: string; metadata: boolean; acl: boolean }))
+      .option('acl', { type: 'boolean', default: false, describe: 'Also compare object ACL grants (GET ?acl per object on each side; with --metadata)' })
+      .option('version-ids', { type: 'boolean', default: true, describe: 'Versioned buckets: compare version ids as well as the order, ETags, sizes and delete markers of every key\'s versions (--no-version-ids for a destination that cannot keep the source\'s ids; see the README)' }),
+  (a) => runVerifyCommand(a as unknown as Record<string, unknown> & { logLevel: string; json: boolean; bucket?: string; metadata: boolean; acl: boolean; versionIds: boolean }))
   .command('demo', 'Two embedded zones in a temp dir: fill the source, full sync, incremental sync under writes and deletes, prove the destination equals the source', (y) =>
     commonLogOptions(y)
       .option('objects', { type: 'number', default: 300, describe: 'Objects to create on the source before the full sync' })

@@ -53,7 +53,7 @@ export class AgentMetrics {
     );
     const self = this;
     new Gauge({
-      name: 'rgw_agent_versioned_source_buckets', help: 'Versioned source buckets seen: only their current versions are synced (versioned sync is not supported yet)', registers: r,
+      name: 'rgw_agent_versioned_source_buckets', help: 'Versioned source buckets seen (synced version by version)', registers: r,
       collect() { if (self.syncer) this.set(self.syncer.ctx.versioning.count); },
     });
     new Gauge({

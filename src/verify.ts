@@ -28,6 +28,8 @@ export interface VerifyOptions {
   checkMetadata?: boolean;
   /** Also compare every object's ACL grants (GET ?acl on both zones; default false). */
   checkAcl?: boolean;
+  /** Versioned buckets: compare version ids (default true; off for a destination that cannot keep them). */
+  versionIds?: boolean;
   /** Differences listed (human report: printed lines; JSON: array entries). Defaults: 50 and 1000. */
   maxDifferences?: number;
 }
@@ -39,6 +41,8 @@ export interface VerifyReport {
   buckets: number;
   objects: number;
   bytes: number;
+  /** Versions and delete markers of versioned source buckets compared. */
+  versions: number;
   differences: { kind: string; name: string; detail: string }[];
   /** All differences found; more than `differences.length` when the list was capped. */
   differenceCount: number;
@@ -72,6 +76,7 @@ export async function runVerify(cfg: AgentConfig, o: VerifyOptions): Promise<num
       concurrency: 16,
       maxDifferences: o.maxDifferences ?? (o.json ? 1000 : SHOWN),
       ignoreBuckets: [cfg.stateBucket],
+      versionIds: o.versionIds ?? true,
     });
     o.log.info(`verify: compared in ${((Date.now() - t0) / 1000).toFixed(1)}s (${cmp.metadataChecked} objects' metadata by HEAD, ${cmp.tagsChecked} objects' tags, ${cmp.aclsChecked} objects' ACLs)`);
     report(cmp, zones, o);
@@ -89,7 +94,7 @@ export async function runVerify(cfg: AgentConfig, o: VerifyOptions): Promise<num
 function report(cmp: Comparison, zones: Pick<VerifyReport, 'source' | 'destination'>, o: VerifyOptions): void {
   if (o.json) {
     const doc: VerifyReport = {
-      ...zones, users: cmp.users, buckets: cmp.buckets, objects: cmp.objects, bytes: cmp.bytes,
+      ...zones, users: cmp.users, buckets: cmp.buckets, objects: cmp.objects, bytes: cmp.bytes, versions: cmp.versions,
       differences: cmp.differences.map((d) => ({ kind: d.kind, name: d.name, detail: d.detail })),
       differenceCount: cmp.differenceCount,
       equal: cmp.differenceCount === 0,
@@ -106,6 +111,7 @@ function report(cmp: Comparison, zones: Pick<VerifyReport, 'source' | 'destinati
     ...(o.bucket === undefined ? [plural(cmp.users, 'user')] : []),
     plural(cmp.buckets, 'bucket'),
     plural(cmp.objects, 'object'),
+    ...(cmp.versions > 0 ? [plural(cmp.versions, 'version')] : []),
   ];
   o.out(`verify: ${what.join(', ')} compared; ${plural(cmp.differenceCount, 'difference')}`);
 }

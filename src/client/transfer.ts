@@ -12,7 +12,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import type { ZoneClient } from './http.js';
-import { headFromHeaders, isUnsupported, objectPath, S3Api, type ObjectHead } from './s3.js';
+import { headFromHeaders, isUnsupported, objectPath, S3Api, versionQuery, type ObjectHead, type VersionTarget } from './s3.js';
 import type { StreamResponse } from './http.js';
 import { AgentError, HttpError } from './errors.js';
 import {
@@ -41,6 +41,20 @@ class StorageClassRefused extends AgentError {
 export interface CopyOptions {
   /** Notes that concern the whole run (a gateway lacking an attribute); each is given once per process. */
   warn?: (msg: string) => void;
+  /**
+   * Copy this version of the source (GET ?versionId=) and ask the destination to give the copy
+   * the id `destId` (rgwx-version-id). The id the destination gave is put in `gotVersionId`.
+   */
+  version?: VersionTarget & { gotVersionId?: string };
+}
+
+function destVersionQuery(o: CopyOptions): [string, string][] {
+  return o.version?.destId !== undefined ? [['rgwx-version-id', o.version.destId]] : [];
+}
+
+function noteVersion(o: CopyOptions, h: Record<string, string | string[] | undefined>): void {
+  const id = h['x-amz-version-id'];
+  if (o.version && typeof id === 'string') o.version.gotVersionId = id;
 }
 
 async function drain(r: Readable): Promise<void> {
@@ -242,12 +256,14 @@ export class Transfer {
 
   /** The object's tags on one side, or undefined where that gateway has no tagging (noted once). */
   readTags(side: Side, bucket: string, key: string, o: CopyOptions = {}): Promise<string | undefined> {
-    return this.readOptional(side, 'tagging', 'object tagging', 'tags', () => this.s3[side].getTagging(bucket, key), o);
+    const id = side === 'source' ? o.version?.id : undefined;
+    return this.readOptional(side, 'tagging', 'object tagging', 'tags', () => this.s3[side].getTagging(bucket, key, id), o);
   }
 
   /** The object's ACL on one side, or undefined where that gateway has no object ACLs (noted once) or the object vanished. */
   readAcl(side: Side, bucket: string, key: string, o: CopyOptions = {}): Promise<Acl | undefined> {
-    return this.readOptional(side, 'acl', 'object ACLs', 'ACLs', () => this.s3[side].getAcl(bucket, key), o);
+    const id = side === 'source' ? o.version?.id : undefined;
+    return this.readOptional(side, 'acl', 'object ACLs', 'ACLs', () => this.s3[side].getAcl(bucket, key, id), o);
   }
 
   /** A sub-resource read that a gateway may not have at all (501/405): then never asked again on that side. */
@@ -315,7 +331,7 @@ export class Transfer {
   }
 
   private async copySingle(bucket: string, key: string, head: ObjectHead, owner: string, o: CopyOptions): Promise<number | undefined> {
-    const get = await this.getVersion(bucket, key, head.etag, undefined);
+    const get = await this.getVersion(bucket, key, head.etag, undefined, o);
     if (!get) return undefined;
     return this.relay(bucket, key, await sourceAnswer(get, head.size), owner, o);
   }
@@ -371,17 +387,19 @@ export class Transfer {
       let put;
       try {
         put = await this.dst.stream('PUT', path, {
-          query: [['rgwx-uid', owner]], headers, body: pipeline(get.body, digest.stream, () => undefined),
+          query: [['rgwx-uid', owner], ...destVersionQuery(o)], headers, body: pipeline(get.body, digest.stream, () => undefined),
           headersTimeoutMs: this.timeoutMs, bodyTimeoutMs: this.timeoutMs,
         });
       } catch (e) {
         throw this.refusal(e, v);
       }
       await drain(put.body);
+      noteVersion(o, put.headers);
       const problem = integrityProblem(size, wanted, digest.result((one(put.headers.etag) ?? '').replace(/"/g, '')));
       if (problem) {
         // The damaged copy carries the source's ETag note and size: left there it would look equal.
-        await this.dst.request('DELETE', path, { query: [['rgwx-uid', owner]] }).catch(() => undefined);
+        const made = o.version?.gotVersionId;
+        await this.dst.request('DELETE', path, { query: [['rgwx-uid', owner], ...versionQuery(made)] }).catch(() => undefined);
         throw new CopyDamaged(`copy of ${bucket}/${key} was damaged in transit (${problem}); the damaged copy was removed`);
       }
       return size;
@@ -391,11 +409,11 @@ export class Transfer {
   }
 
   /** GET of the version with ETag `etag` (whole, with its attributes in front, or a range); undefined when the object is gone. */
-  private async getVersion(bucket: string, key: string, etag: string, range: [number, number] | undefined) {
+  private async getVersion(bucket: string, key: string, etag: string, range: [number, number] | undefined, o: CopyOptions) {
     const headers: Record<string, string> = { 'if-match': `"${etag}"`, 'x-amz-checksum-mode': 'ENABLED' };
     if (range) headers.range = `bytes=${range[0]}-${range[1]}`;
     try {
-      return await this.src.stream('GET', objectPath(bucket, key), { query: range ? [] : PREPEND, headers, headersTimeoutMs: this.timeoutMs, bodyTimeoutMs: this.timeoutMs });
+      return await this.src.stream('GET', objectPath(bucket, key), { query: [...(range ? [] : PREPEND), ...versionQuery(o.version?.id)], headers, headersTimeoutMs: this.timeoutMs, bodyTimeoutMs: this.timeoutMs });
     } catch (e) {
       if (e instanceof HttpError && e.status === 404) return undefined;
       if (e instanceof HttpError && e.status === 412) throw new SourceChanged(`${bucket}/${key} changed on the source while it was being copied (ETag ${etag} is no longer current)`);
@@ -408,7 +426,7 @@ export class Transfer {
     const partSize = Math.max(MIN_PART, Math.min(MAX_PART, this.threshold));
     const rangeOf = (start: number): [number, number] => [start, Math.min(start + partSize, head.size) - 1];
     // Part 1 is read first: the upload's attributes come from the answer whose bytes start it.
-    let get = await this.getVersion(bucket, key, head.etag, rangeOf(0));
+    let get = await this.getVersion(bucket, key, head.etag, rangeOf(0), o);
     if (!get) return undefined;
     let uploadId = '';
     let completed = false;
@@ -417,7 +435,7 @@ export class Transfer {
       let init;
       try {
         init = await this.dst.request('POST', path, {
-          query: [['uploads', undefined], ['rgwx-uid', owner]],
+          query: [['uploads', undefined], ['rgwx-uid', owner], ...destVersionQuery(o)],
           headers: copyHeaders(v, { storageClass: this.sendsClass(v), noteEtag: true }), idempotent: false,
         });
       } catch (e) {
@@ -431,7 +449,7 @@ export class Transfer {
         const [from, to] = rangeOf(start);
         if (n > 1) {
           discard(get.body);
-          const next = await this.getVersion(bucket, key, head.etag, [from, to]);
+          const next = await this.getVersion(bucket, key, head.etag, [from, to], o);
           if (!next) return undefined;
           get = next;
         }
@@ -449,7 +467,8 @@ export class Transfer {
         parts.push(partEtag);
       }
       const body = `<CompleteMultipartUpload>${parts.map((etag, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${etag}</ETag></Part>`).join('')}</CompleteMultipartUpload>`;
-      await this.dst.request('POST', path, { query: [['uploadId', uploadId], ['rgwx-uid', owner]], body, headers: { 'content-type': 'application/xml' }, idempotent: false });
+      const done = await this.dst.request('POST', path, { query: [['uploadId', uploadId], ['rgwx-uid', owner], ...destVersionQuery(o)], body, headers: { 'content-type': 'application/xml' }, idempotent: false });
+      noteVersion(o, done.headers);
       completed = true;
       return head.size;
     } finally {

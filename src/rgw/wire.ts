@@ -7,7 +7,7 @@ export interface MdLogEntry { id: string; section: string; name: string; timesta
 /** Pacific and later add the bucket-index generation (`gen`) and omit ids on some listings. */
 export interface DataLogEntry { id?: string; key: string; timestamp: string; gen?: number }
 export interface LogPage<E> { marker: string; truncated: boolean; entries: E[] }
-export interface BilogEntry { op_id: string; op: string; object: string; instance?: string; state?: string; timestamp: string }
+export interface BilogEntry { op_id: string; op: string; object: string; instance?: string; state?: string; timestamp: string; /** RGW: the entry is of a versioned bucket (an OLH op or a version instance). */ versioned?: boolean }
 export interface RetryItem { name: string; timestamp: string }
 /** A metadata-log period: RGW keeps one metadata log per period, and a realm epoch orders them. */
 export interface PeriodRef { id: string; realmEpoch: number }

@@ -7,7 +7,7 @@ import type { BilogEntry, PeriodRef } from '../rgw/wire.js';
 import { bucketIndexShard } from '../rgw/shard.js';
 import { laterMarker, shardMarkers } from '../rgw/markers.js';
 import { AgentError, NotFound } from '../client/errors.js';
-import type { ListedObject } from '../client/s3.js';
+import type { KeyVersions, ListedObject } from '../client/s3.js';
 import { Stopped, forEachLimit, forEachLimitAsync } from '../worker/pool.js';
 import type { ShardLock } from '../worker/lock.js';
 import { isStateBucket, retryLater, type ReadContext, type SyncContext } from './context.js';
@@ -16,6 +16,7 @@ import { syncObject } from './objectsync.js';
 import { runShard, type ShardLog, type ShardRun } from './shardrun.js';
 import { mergeWalk } from './march.js';
 import { listingVerdict } from './equality.js';
+import { groupsDiffer, syncKeyVersions } from './versionsync.js';
 
 /** "bucket:instance-id[:index-shard]" as the data log names it; tenanted buckets are "tenant/bucket". */
 /**
@@ -94,9 +95,12 @@ export async function ensureInstance(ctx: SyncContext, inst: InstanceName): Prom
  * the destination lacks this version (copied straight from the GET, no HEADs). Throws Stopped when
  * a stop or a lost lock came before the copy started.
  */
-async function syncOne(ctx: SyncContext, inst: Pick<InstanceName, 'bucket' | 'name'>, key: string, signal: AbortSignal, failed: Set<string>, listed?: ListedObject): Promise<void> {
+async function syncOne(ctx: SyncContext, inst: Pick<InstanceName, 'bucket' | 'name'>, key: string, signal: AbortSignal, failed: Set<string>, listed?: ListedObject | Versioned): Promise<void> {
   try {
-    await ctx.objects.run(() => syncObject(ctx, inst.bucket, key, signal, inst.name, listed), signal);
+    await ctx.objects.run(() => {
+      if (listed && 'versioned' in listed) return syncKeyVersions(ctx, inst.bucket, listed.instanceId, key, listed.lists);
+      return syncObject(ctx, inst.bucket, key, signal, inst.name, listed);
+    }, signal);
   } catch (e) {
     if (e instanceof Stopped) throw e;
     failed.add(key);
@@ -104,15 +108,30 @@ async function syncOne(ctx: SyncContext, inst: Pick<InstanceName, 'bucket' | 'na
   }
 }
 
-/** Syncs objects of a bucket instance; returns the keys that failed (retry items). */
-export async function syncKeys(ctx: SyncContext, inst: Pick<InstanceName, 'bucket' | 'name'>, keys: Iterable<string>, signal: AbortSignal): Promise<Set<string>> {
+/** A key of a versioned bucket: its whole version list is synced (with both sides' lists when a full sync listed them). */
+interface Versioned { versioned: true; instanceId: string; lists?: { src: KeyVersions['versions']; dst: KeyVersions['versions'] } }
+
+/**
+ * Syncs objects of a bucket instance; returns the keys that failed (retry items). Keys of a
+ * versioned source bucket, and keys whose log entries say they were versioned writes (versioning
+ * may have been enabled a moment ago), are synced version by version.
+ */
+export async function syncKeys(ctx: SyncContext, inst: Pick<InstanceName, 'bucket' | 'name'> & { id?: string }, keys: Iterable<string>, signal: AbortSignal, versionedKeys?: ReadonlySet<string>): Promise<Set<string>> {
   const failed = new Set<string>();
-  await forEachLimit(keys, ctx.cfg.objectConcurrency, (key) => syncOne(ctx, inst, key, signal, failed), signal);
+  const id = inst.id ?? parseInstanceName(inst.name)?.id;
+  const bucketVersioned = id !== undefined && await ctx.versioning.check(inst.bucket, `${inst.bucket}:${id}`);
+  await forEachLimit(keys, ctx.cfg.objectConcurrency, (key) => {
+    const versioned = id !== undefined && (bucketVersioned || versionedKeys?.has(key) === true);
+    return syncOne(ctx, inst, key, signal, failed, versioned ? { versioned: true, instanceId: id } : undefined);
+  }, signal);
   return failed;
 }
 
 /** A bucket-index log (one index shard, or the whole index) as a ShardLog: entries name object keys. */
 export function bucketIndexLog(ctx: SyncContext, inst: InstanceName): ShardLog {
+  // Keys named by versioned entries of the pages read: synced version by version whatever the
+  // bucket's flags said when they were last read. Only grows within one run.
+  const versionedKeys = new Set<string>();
   return {
     type: 'bucket-index',
     entity: inst.name,
@@ -125,6 +144,7 @@ export function bucketIndexLog(ctx: SyncContext, inst: InstanceName): ShardLog {
         if (e instanceof NotFound) return 'gone';
         throw e;
       }
+      for (const e of page) if (e.versioned === true && e.object !== '') versionedKeys.add(e.object);
       return {
         names: page.filter((e) => e.op !== 'cancel' && e.object !== '').map((e) => e.object),
         size: page.length,
@@ -132,7 +152,7 @@ export function bucketIndexLog(ctx: SyncContext, inst: InstanceName): ShardLog {
         truncated: page.length >= max,
       };
     },
-    sync: (names, signal) => syncKeys(ctx, inst, names, signal),
+    sync: (names, signal) => syncKeys(ctx, inst, names, signal, versionedKeys),
   };
 }
 
@@ -142,7 +162,6 @@ export async function syncInstance(ctx: SyncContext, inst: InstanceName, lock: S
     ctx.log.debug(`bucket instance ${inst.name} is no longer current on the source: nothing to copy`);
     return { status: 'done', marker: '', pending: 0, unsettled: false };
   }
-  await ctx.versioning.check(inst.bucket, `${inst.bucket}:${inst.id}`);
   return runShard(ctx, bucketIndexLog(ctx, inst), lock);
 }
 
@@ -159,20 +178,26 @@ export async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: Sha
   const inst: InstanceName = { bucket, id, name: `${bucket}:${id}` };
   // Objects go only into this instance on the destination.
   await ensureInstance(ctx, inst);
-  await ctx.versioning.check(bucket, inst.name);
+  const versioned = await ctx.versioning.check(bucket, inst.name);
   // Snapshot before listing: whatever changes while we list is replayed from the bucket-index log.
   const { maxMarker: snap, latestGen } = await ctx.src.bilogInfo(inst.name);
   const failed = new Set<string>();
   const dstListed = ctx.cfg.delete;
   const dstListing = dstListed ? ctx.dstS3.allObjects(bucket) : emptyListing();
   // No barrier per page: keys stream from the listings into the object pool as slots free up.
-  async function* work(): AsyncGenerator<[string, ListedObject | undefined]> {
+  async function* work(): AsyncGenerator<[string, ListedObject | Versioned | undefined]> {
     for await (const [key, onSource, onDest] of mergeWalk(ctx.srcS3.allObjects(bucket), dstListing)) {
       // A key only on the destination is synced too: the source says it is gone, so it is removed.
       if (onSource || ctx.cfg.delete) yield [key, onSource && copyWithoutHeads(onSource, onDest, dstListed) ? onSource : undefined];
     }
   }
-  await forEachLimitAsync(work(), ctx.cfg.objectConcurrency, ([key, listed]) => syncOne(ctx, inst, key, lock.signal, failed, listed), lock.signal);
+  // A versioned bucket: both sides' version lists, key by key; only keys whose lists differ are synced.
+  async function* versionWork(): AsyncGenerator<[string, Versioned]> {
+    for await (const [key, s, d] of mergeWalk(ctx.srcS3.versionGroups(bucket), ctx.dstS3.versionGroups(bucket))) {
+      if (groupsDiffer(ctx, s, d)) yield [key, { versioned: true, instanceId: id!, lists: { src: s?.versions ?? [], dst: d?.versions ?? [] } }];
+    }
+  }
+  await forEachLimitAsync<[string, ListedObject | Versioned | undefined]>(versioned ? versionWork() : work(), ctx.cfg.objectConcurrency, ([key, listed]) => syncOne(ctx, inst, key, lock.signal, failed, listed), lock.signal);
   if (!lock.valid()) throw new Stopped('lost the lock');
   const perShard = shardMarkers(snap);
   // Bounds of the generation the snapshot is in; older generations hold nothing the listing missed.

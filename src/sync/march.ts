@@ -2,8 +2,6 @@
  * Two sorted object listings walked side by side (as rclone's march does): each key once, with
  * what each side has. Memory stays at one page per side.
  */
-import type { ListedObject } from '../client/s3.js';
-
 /** Both settle before either failure is thrown, so nothing is left in flight. */
 export async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
   const [x, y] = await Promise.allSettled([a, b]);
@@ -18,7 +16,7 @@ export function compareKeys(a: string, b: string): number {
 }
 
 /** Yields [key, source entry, destination entry] in key order. */
-export async function* mergeWalk(a: AsyncGenerator<ListedObject>, b: AsyncGenerator<ListedObject>): AsyncGenerator<[string, ListedObject | undefined, ListedObject | undefined]> {
+export async function* mergeWalk<T extends { key: string }>(a: AsyncGenerator<T>, b: AsyncGenerator<T>): AsyncGenerator<[string, T | undefined, T | undefined]> {
   try {
     let [x, y] = await both(a.next(), b.next());
     while (!x.done || !y.done) {

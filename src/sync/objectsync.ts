@@ -45,7 +45,7 @@ function bucketId(instance: string): string | undefined {
  * The bucket's owner on the source, for ?rgwx-uid=. A bucket deleted and re-created (perhaps by
  * another user) is a new instance, so owners are cached per instance; without one, read each time.
  */
-async function bucketOwner(ctx: SyncContext, bucket: string, instance?: string): Promise<string> {
+export async function bucketOwner(ctx: SyncContext, bucket: string, instance?: string): Promise<string> {
   const id = instance ? bucketId(instance) : undefined;
   if (id) {
     const known = ctx.owners.get(`${bucket}:${id}`);

@@ -139,7 +139,7 @@ export async function createSyncContext(cfg: AgentConfig, log: SyncLogger, stop:
       bounds: new MonotonicBounds(backend), periods: new PeriodHistory(src), log, acct: new Accounting(), backoff: new RetryBackoff(), lockerId, nextOpId, clientId: 'rgw-agent', stop,
       copyMode, transfer: new Transfer(srcClient, dstClient, cfg.multipartThreshold, cfg.objectSyncTimeout * 1000), owners: new Map(),
       dataShards: cfg.shards ? new Set(cfg.shards) : undefined, dataLocks: caps.dataLogLocks,
-      versioning: new VersioningWatch((instance) => src.getMetadata('bucket.instance', instance), (m) => log.warn(m)),
+      versioning: new VersioningWatch((instance) => src.getMetadata('bucket.instance', instance), (m) => log.info(m)),
       objects,
     };
     log.info(`syncing ${zones.source.name} (${zones.sourceEndpoint}) -> ${zones.destination.name} (${cfg.destination}) in zonegroup ${zones.zonegroup.name}${cfg.metadataOnly ? ', metadata only' : ''}; zone map from ${mapFrom}; locker ${lockerId}`);

@@ -8,7 +8,7 @@ import { compareMarkers } from '../rgw/markers.js';
 import { describePeriod, headsPeriod, shardHead, shardPeriodPlan } from './periods.js';
 import type { ReadContext } from './context.js';
 import { forEachLimit } from '../worker/pool.js';
-import { isVersionedInstance, versionedNote } from './versioning.js';
+import { isVersionedInstance } from './versioning.js';
 import { sourceInstances } from './bucketsync.js';
 import { bucketOfInstance } from './data.js';
 import { isStateBucket } from './context.js';
@@ -38,7 +38,7 @@ export interface StatusReport {
   behind_shards: { type: LogType; shard: number; age_seconds: number | null; older_period?: string }[];
   /** The source's current metadata-log period, where it has periods. */
   metadata_period?: string;
-  /** Versioned source buckets: only their current versions are synced. */
+  /** Versioned source buckets (synced version by version). */
   versioned_buckets: string[];
   source_logs: SourceLogsStatus;
   caught_up: boolean;
@@ -109,7 +109,7 @@ export async function collectStatus(ctx: ReadContext, maxListed = 100): Promise<
   const current = await ctx.periods.current();
   const md = await shardStatuses(ctx, 'metadata', now, current);
   const data = ctx.cfg.metadataOnly ? [] : await shardStatuses(ctx, 'data', now, current);
-  // Listed once for both the versioning warning and the bucket-index holds.
+  // Listed once for both the versioned buckets and the bucket-index holds.
   const instances = ctx.cfg.metadataOnly ? undefined : await sourceInstances(ctx);
   const retries: StatusReport['retries'] = [];
   let retryItems = 0;
@@ -169,7 +169,7 @@ export function formatStatus(r: StatusReport): string {
   for (const x of r.retries) out.push(`                  ${x.type} ${x.entity}: ${x.name}`);
   if (r.retry_items > r.retries.length) out.push(`                  ... and ${r.retry_items - r.retries.length} more`);
   for (const b of r.behind_shards.slice(0, 20)) out.push(`          behind: ${b.type} shard ${b.shard}${b.age_seconds === null ? '' : ` (oldest change ${b.age_seconds.toFixed(0)}s ago)`}${b.older_period ? `, still reading period ${b.older_period}` : ''}`);
-  for (const b of r.versioned_buckets) out.push(`         warning: ${versionedNote(b)}`);
+  if (r.versioned_buckets.length) out.push(`       versioned: ${r.versioned_buckets.length} source bucket${r.versioned_buckets.length === 1 ? '' : 's'} (every version and delete marker synced): ${r.versioned_buckets.slice(0, 20).join(', ')}${r.versioned_buckets.length > 20 ? ', ...' : ''}`);
   const sl = r.source_logs;
   const bb = sl.behind_bounds;
   out.push(`     source logs: ${bb.metadata + bb.data + bb.bucket_index}${bb.capped ? '+' : ''} entries at or before this agent's bounds (metadata ${bb.metadata}, data ${bb.data}, bucket-index ${bb.bucket_index}); trim_source_logs ${sl.trim_source_logs ? 'on' : 'off'}`);

@@ -1,7 +1,6 @@
 /**
- * Versioned buckets are not synced version by version yet: until they are, the agent must say so
- * for every versioned source bucket (a warning, a status line, a metric) instead of silently
- * copying current versions only.
+ * Which source buckets hold versions: their keys are synced version by version (versionsync.ts)
+ * instead of current version only.
  */
 
 /** RGW bucket_info flag: versioning enabled (also set while suspended). */
@@ -15,35 +14,36 @@ export function isVersionedInstance(doc: unknown): boolean {
   return Number.isInteger(f) && (f & BUCKET_VERSIONED) !== 0;
 }
 
-export function versionedNote(bucket: string): string {
-  return `bucket ${bucket} is versioned on the source: only current versions are synced (not supported yet)`;
-}
+/**
+ * An answer "not versioned" is trusted this long: versioning may be enabled at any moment (the
+ * bucket-index log's versioned entries cover the keys written meanwhile). "Versioned" is kept for
+ * good: RGW never clears the flag, suspending only adds another.
+ */
+const UNVERSIONED_TTL_MS = 5_000;
 
-const RECHECK_MS = 60_000;
-
-/** Checks source bucket instances at most once a minute each; warns once per bucket. */
+/** Reads source bucket instances' versioning, each at most once per UNVERSIONED_TTL_MS while unversioned. */
 export class VersioningWatch {
   private readonly checked = new Map<string, { atMs: number; versioned: boolean }>();
-  private readonly warned = new Set<string>();
+  private readonly versionedBuckets = new Set<string>();
 
-  constructor(private readonly readInstance: (instance: string) => Promise<Buffer | undefined>, private readonly warn: (msg: string) => void) {}
+  constructor(private readonly readInstance: (instance: string) => Promise<Buffer | undefined>, private readonly info: (msg: string) => void) {}
 
+  /** `instance`: "bucket:id". */
   async check(bucket: string, instance: string): Promise<boolean> {
     const known = this.checked.get(instance);
-    if (known && Date.now() - known.atMs < RECHECK_MS) return known.versioned;
+    if (known && (known.versioned || Date.now() - known.atMs < UNVERSIONED_TTL_MS)) return known.versioned;
     const doc = await this.readInstance(instance);
     const versioned = doc !== undefined && isVersionedInstance(JSON.parse(doc.toString('utf8')));
     this.checked.set(instance, { atMs: Date.now(), versioned });
-    if (versioned && !this.warned.has(bucket)) {
-      this.warned.add(bucket);
-      this.warn(versionedNote(bucket));
+    if (versioned && !this.versionedBuckets.has(bucket)) {
+      this.versionedBuckets.add(bucket);
+      this.info(`bucket ${bucket} is versioned on the source: every version and delete marker is synced`);
     }
-    if (!versioned) this.warned.delete(bucket);
     return versioned;
   }
 
   /** Versioned source buckets seen (for the metric). */
   get count(): number {
-    return this.warned.size;
+    return this.versionedBuckets.size;
   }
 }
