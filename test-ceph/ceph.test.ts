@@ -15,6 +15,7 @@ import { call, gatewayAnswers } from '../test/helpers/http.js';
 import { startProc, startZoneProc, until, type Proc } from '../test/helpers/procs.js';
 import { freePort } from '../test/helpers/realm.js';
 import { createUser, del, objPath, put, type Creds } from '../test/helpers/pair.js';
+import { versionedChanges, versionedHistory, versionLines } from '../test/helpers/versions.js';
 import { ZoneClient } from '../src/client/http.js';
 import { S3Api } from '../src/client/s3.js';
 import { shardMarkers } from '../src/rgw/markers.js';
@@ -162,18 +163,14 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
     const carol = await createUser(EAST, c.sys, 'acme%24pp-carol');
     assert.equal((await call(EAST, 'PUT', '/pp-tenant', carol)).status, 200);
     await put(EAST, carol, 'pp-tenant', 'tenant object', 'owned by acme$pp-carol');
-    // 20: a versioned bucket is reported, not silently synced as current versions only.
-    assert.equal((await call(EAST, 'PUT', '/pp-versioned', alice)).status, 200);
-    const vers = await call(EAST, 'PUT', '/pp-versioned?versioning', alice, { body: '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>' });
-    assert.equal(vers.status, 200, vers.text);
-    await put(EAST, alice, 'pp-versioned', 'v', 'one');
-    await put(EAST, alice, 'pp-versioned', 'v', 'two');
+    // Issue 12: a versioned bucket, every version and delete marker with its id, in order.
+    await versionedHistory(EAST, alice, 'pp-versioned');
     for (const [key, headers] of ACL_CASES) await put(EAST, alice, 'pp-docs', key, `${key} body`, headers);
     await prependedMatchesSubresources(EAST, c.sys, 'pp-docs');
     const cfg = agentConfig(c, { destination: WEST, multipart_threshold: 2 * 1024 * 1024 });
     const full = startProc(['full-sync', '-c', cfg, '--log-format', 'text']);
     assert.equal(await full.exited, 0, full.output());
-    assert.match(full.output(), /bucket pp-versioned is versioned on the source: only current versions are synced/);
+    assert.match(full.output(), /bucket pp-versioned is versioned on the source: every version and delete marker is synced/);
     assert.equal((await call(WEST, 'GET', objPath('pp-tenant', 'tenant object'), carol)).text, 'owned by acme$pp-carol', 'the tenant\'s object arrived in the tenant\'s bucket');
     for (const cap of ['replica_log: not available', 'opstate: not available', 'data-log locks: not available', 'metadata-log locks: available', `remote copy: ${expect.remoteCopy}`]) {
       assert.ok(full.output().includes(`destination capability ${cap}`), cap);
@@ -185,6 +182,7 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
     await st.exited;
     assert.match((JSON.parse(st.stdout()) as { metadata_period?: string }).metadata_period ?? '', /^[0-9a-f-]{36} \(realm epoch \d+\)$/, st.stdout().slice(0, 2000));
     await verifiedEqual(cfg, 'us-west equals us-east after the full sync', 30_000, ['--acl']);
+    assert.deepEqual(await versionLines(WEST, c.sys, 'pp-versioned'), await versionLines(EAST, c.sys, 'pp-versioned'), 'the version lists, by a listing of their own');
     const got = await call(WEST, 'GET', objPath('pp-photos', 'dir 0/obj+0~ü.txt'), c.tester);
     assert.equal(got.headers['x-amz-meta-index'], '0');
 
@@ -196,7 +194,9 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
     await until('an overlap warning', async () => /another agent .* overlapping ours/.test(daemon.output() + second.output()), 60_000, 200);
     assert.equal(await second.kill('SIGTERM'), 0, second.output());
     await changes(EAST, c.sys, c.tester, alice, 'pp');
+    await versionedChanges(EAST, alice, 'pp-versioned');
     await verifiedEqual(cfg, 'us-west equals us-east after incremental changes');
+    assert.deepEqual(await versionLines(WEST, c.sys, 'pp-versioned'), await versionLines(EAST, c.sys, 'pp-versioned'), 'the version lists after the incremental changes');
     // status reads the bounds from the state bucket: caught up once the data-log window has passed.
     await until('status says caught up', async () => (await startProc(['status', '-c', cfg]).exited) === 0, 120_000, 2000);
     assert.equal((await call(WEST, 'GET', objPath('pp-docs', 'dir 2/obj+2~ü.txt'), alice)).text, 'v3');

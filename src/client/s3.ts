@@ -211,19 +211,22 @@ export class S3Api {
     }
   }
 
-  /** Creates a delete marker as the key's newest version; `versionId` asks the gateway to give it that id (rgwx-version-id). Returns the id it got. */
-  async createDeleteMarker(bucket: string, key: string, owner: string, versionId?: string): Promise<string | undefined> {
+  /**
+   * Creates a delete marker as the key's newest version; `versionId` asks the gateway to give it
+   * that id (rgwx-version-id). `created` is false when the answer lacks `x-amz-delete-marker: true`:
+   * Pacific and Reef answer 204 and create nothing when the key's newest entry is a delete marker.
+   */
+  async createDeleteMarker(bucket: string, key: string, owner: string, versionId?: string): Promise<{ created: boolean; versionId?: string }> {
     const q: [string, string][] = [['rgwx-uid', owner]];
     if (versionId) q.push(['rgwx-version-id', versionId]);
-    let r;
-    try {
-      r = await this.client.request('DELETE', objectPath(bucket, key), { query: q });
-    } catch (e) {
-      if (e instanceof NotFound && e.code !== 'NoSuchBucket') return undefined;
-      throw e;
-    }
+    const r = await this.client.request('DELETE', objectPath(bucket, key), { query: q });
     const id = r.headers['x-amz-version-id'];
-    return typeof id === 'string' ? id : undefined;
+    return { created: r.headers['x-amz-delete-marker'] === 'true', ...(typeof id === 'string' ? { versionId: id } : {}) };
+  }
+
+  /** A small version (the agent's own stand-in, removed again at once); returns the id the gateway gave it. */
+  async putVersion(bucket: string, key: string, owner: string, versionId: string): Promise<void> {
+    await this.client.request('PUT', objectPath(bucket, key), { query: [['rgwx-uid', owner], ['rgwx-version-id', versionId]], body: '', headers: { 'content-type': 'application/octet-stream' } });
   }
 
   async *allObjects(bucket: string, pageSize = 1000, prefix = ''): AsyncGenerator<ListedObject> {

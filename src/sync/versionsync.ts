@@ -11,7 +11,9 @@ import type { KeyVersions } from '../client/s3.js';
 import type { SyncContext } from './context.js';
 import { isVersionedInstance } from './versioning.js';
 import { bucketOwner, type ObjectResult } from './objectsync.js';
-import { planVersions, type VersionEntry } from './versionplan.js';
+import { planVersions, versionListDifference, type VersionEntry } from './versionplan.js';
+import { randomBytes } from 'node:crypto';
+import type { VersionTarget } from '../client/s3.js';
 import { syncMetadataKey } from './metadata.js';
 
 /** What one process learned about the destination's handling of versions. */
@@ -76,27 +78,73 @@ function learnIds(ctx: SyncContext, asked: string, got: string | undefined): voi
 /** The source no longer has a version the plan was about to create: the lists are read again. */
 class VersionGone extends AgentError {}
 
-async function createVersion(ctx: SyncContext, bucket: string, key: string, v: VersionEntry, owner: string): Promise<void> {
+/**
+ * A delete marker above a delete marker: Pacific and Reef refuse to stack them (204, nothing
+ * created), though S3, Tentacle and the embedded zone do. A stand-in version goes between the
+ * two and is removed once the marker is on top of it, which leaves the two markers adjacent.
+ */
+async function stackDeleteMarker(ctx: SyncContext, bucket: string, instanceId: string, key: string, owner: string, askId: string | undefined): Promise<void> {
+  // In a suspended bucket the stand-in would become the null version and replace the real one.
+  if ((await destinationFlags(ctx, bucket, instanceId) & BUCKET_VERSIONS_SUSPENDED) !== 0) {
+    throw new AgentError(`${bucket}/${key}: the destination refuses a delete marker above a delete marker, and its bucket is suspended; it is synced once versioning is enabled again`);
+  }
+  const standIn = `rgw-agent-${randomBytes(10).toString('hex')}`;
+  await ctx.dstS3.putVersion(bucket, key, owner, standIn);
+  try {
+    const r = await ctx.dstS3.createDeleteMarker(bucket, key, owner, askId);
+    if (!r.created) throw new AgentError(`${bucket}/${key}: the destination created no delete marker even above a version`);
+  } finally {
+    await ctx.dstS3.deleteVersion(bucket, key, standIn, owner);
+  }
+}
+
+/** `topIsMarker`: the destination's newest entry of the key is a delete marker now. */
+async function createVersion(ctx: SyncContext, bucket: string, instanceId: string, key: string, v: VersionEntry, owner: string, topIsMarker: boolean): Promise<void> {
   const askId = book(ctx).idsKept === false ? undefined : v.versionId;
   if (v.deleteMarker) {
-    const got = await ctx.dstS3.createDeleteMarker(bucket, key, owner, askId);
-    if (askId !== undefined) learnIds(ctx, askId, got);
+    const r = await ctx.dstS3.createDeleteMarker(bucket, key, owner, askId);
+    if (!r.created && topIsMarker) await stackDeleteMarker(ctx, bucket, instanceId, key, owner, askId);
+    else if (askId !== undefined) learnIds(ctx, askId, r.versionId);
     ctx.acct.objectDeleted();
     return;
   }
   if (ctx.copyMode === 'remote') {
     const r = await ctx.dstS3.remoteCopy(bucket, key, ctx.zones.source.id, ctx.clientId, ctx.nextOpId(), ctx.cfg.objectSyncTimeout * 1000, { id: v.versionId, ...(askId !== undefined ? { destId: askId } : {}) });
     if (r.outcome === 'source-missing') throw new VersionGone(`version ${v.versionId} of ${bucket}/${key} is gone from the source`);
+    // (RGW's remote copy answers carry no x-amz-version-id: nothing learnt from those.)
     if (askId !== undefined) learnIds(ctx, askId, r.versionId);
     if (r.outcome === 'copied') ctx.acct.objectCopied(r.bytes ?? v.size);
     else ctx.acct.objectUnchanged();
     return;
   }
-  const target = { id: v.versionId, ...(askId !== undefined ? { destId: askId } : {}) } as { id: string; destId?: string; gotVersionId?: string };
+  const target: VersionTarget & { gotVersionId?: string } = { id: v.versionId, ...(askId !== undefined ? { destId: askId } : {}) };
   const bytes = await ctx.transfer.copy(bucket, key, { size: v.size, etag: v.etag, contentType: '', meta: {} }, owner, { warn: (m) => ctx.log.warn(m), version: target });
   if (bytes === undefined) throw new VersionGone(`version ${v.versionId} of ${bucket}/${key} is gone from the source`);
   if (askId !== undefined) learnIds(ctx, askId, target.gotVersionId);
   ctx.acct.objectCopied(bytes);
+}
+
+/**
+ * Why the destination's list still differs after a plan was carried out: no answer above proves
+ * a version landed as asked (RGW echoes a requested id it did not keep), so the list is read back.
+ */
+async function checkResult(ctx: SyncContext, bucket: string, instanceId: string, key: string, src: readonly VersionEntry[]): Promise<void> {
+  const after = await ctx.dstS3.keyVersions(bucket, key);
+  const diff = versionListDifference(src, after, book(ctx).idsKept ?? true);
+  if (!diff) return;
+  const flags = await destinationFlags(ctx, bucket, instanceId);
+  // RGW (all releases) stores every version written into a suspended bucket as the null version.
+  const hint = (flags & BUCKET_VERSIONS_SUSPENDED) !== 0 ? '; the destination bucket is suspended, and RGW keeps a version written there only as the null version: it is synced once versioning is enabled again' : '';
+  throw new AgentError(`${bucket}/${key}: the destination's versions still differ after the copy (${diff})${hint}`);
+}
+
+const BUCKET_VERSIONS_SUSPENDED = 0x4;
+
+async function destinationFlags(ctx: SyncContext, bucket: string, instanceId: string): Promise<number> {
+  const doc = await ctx.dst.getMetadata('bucket.instance', `${bucket}:${instanceId}`);
+  const flags = doc ? (JSON.parse(doc.toString('utf8')) as { data?: { bucket_info?: { flags?: unknown } } }).data?.bucket_info?.flags : 0;
+  const n = Number(flags ?? 0);
+  return Number.isInteger(n) ? n : 0;
 }
 
 /**
@@ -121,7 +169,13 @@ export async function syncKeyVersions(ctx: SyncContext, bucket: string, instance
         await ctx.dstS3.deleteVersion(bucket, key, id, owner);
         ctx.acct.objectDeleted();
       }
-      for (const v of plan.create) await createVersion(ctx, bucket, key, v, owner);
+      const removed = new Set(plan.remove);
+      let topIsMarker = dst.find((v) => !removed.has(v.versionId))?.deleteMarker ?? false;
+      for (const v of plan.create) {
+        await createVersion(ctx, bucket, instanceId, key, v, owner, topIsMarker);
+        topIsMarker = v.deleteMarker;
+      }
+      await checkResult(ctx, bucket, instanceId, key, src);
     } catch (e) {
       if (!(e instanceof VersionGone) || round >= 3) throw e;
       ctx.log.debug(`${e.message}; reading both version lists again`);

@@ -1,0 +1,143 @@
+/**
+ * The agent between two embedded zones (real processes) with a versioned bucket written by the
+ * AWS SDK: several versions per key, delete markers, a deleted specific version, a rollback
+ * (the current version deleted), a null version from before versioning, suspend then resume
+ * (null versions replaced), a multipart version. Full sync, then incremental, in remote and in
+ * stream copy: the destination's version lists (ids, order, ETags, markers) must equal the
+ * source's by `verify` and by an independent ListObjectVersions on both zones; `status` caught up.
+ * Then a version lost on the destination (removed there behind the agent's back) is found by
+ * verify and put back, in order, by a full sync.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  CreateBucketCommand, DeleteObjectCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { startPair, createUser, type Creds, type Pair } from './helpers/pair.js';
+import { call } from './helpers/http.js';
+
+const MiB = 1024 * 1024;
+const B = 'versioned';
+
+function client(endpoint: string, who: Creds): S3Client {
+  return new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: who.accessKey, secretAccessKey: who.secretKey } });
+}
+
+/** Every version and marker, in listing order: what "the version list" means for the comparison. */
+async function versionList(s3: S3Client): Promise<string[]> {
+  const out: { key: string; line: string; order: number }[] = [];
+  let KeyMarker: string | undefined;
+  let VersionIdMarker: string | undefined;
+  let n = 0;
+  for (;;) {
+    const r = await s3.send(new ListObjectVersionsCommand({ Bucket: B, KeyMarker, VersionIdMarker, MaxKeys: 7 }));
+    // The SDK splits Versions and DeleteMarkers; the order within a key is restored by IsLatest and position.
+    for (const v of r.Versions ?? []) out.push({ key: v.Key!, line: `${v.Key} ${v.VersionId} ${v.ETag} ${v.Size} latest=${v.IsLatest}`, order: n++ });
+    for (const d of r.DeleteMarkers ?? []) out.push({ key: d.Key!, line: `${d.Key} ${d.VersionId} marker latest=${d.IsLatest}`, order: n++ });
+    if (!r.IsTruncated) break;
+    [KeyMarker, VersionIdMarker] = [r.NextKeyMarker, r.NextVersionIdMarker];
+  }
+  return out.map((x) => x.line).sort();
+}
+
+/** One key's versions and markers newest first, in the answer's document order (the SDK splits the two kinds). */
+async function keyOrder(base: string, who: Creds, key: string): Promise<string[]> {
+  const r = await call(base, 'GET', `/${B}?versions&prefix=${encodeURIComponent(key)}`, who);
+  assert.equal(r.status, 200, r.text);
+  const out: string[] = [];
+  for (const m of r.text.matchAll(/<(Version|DeleteMarker)>(.*?)<\/\1>/gs)) {
+    const field = (n: string) => new RegExp(`<${n}>(.*?)</${n}>`, 's').exec(m[2])?.[1] ?? '';
+    if (field('Key') !== key) continue;
+    out.push(`${field('VersionId')} ${m[1] === 'DeleteMarker' ? 'marker' : field('ETag')} latest=${field('IsLatest')}`);
+  }
+  return out;
+}
+
+async function versioning(s3: S3Client, Status: 'Enabled' | 'Suspended'): Promise<void> {
+  await s3.send(new PutBucketVersioningCommand({ Bucket: B, VersioningConfiguration: { Status } }));
+}
+
+async function putText(s3: S3Client, key: string, body: string): Promise<string> {
+  return (await s3.send(new PutObjectCommand({ Bucket: B, Key: key, Body: body }))).VersionId ?? 'null';
+}
+
+for (const mode of ['remote', 'stream'] as const) {
+  describe(`agent with copy_mode ${mode}: a versioned bucket`, () => {
+    let p: Pair | undefined;
+    after(async () => { await p?.close(); });
+
+    it('every version and delete marker, in order and with its id, full sync then incremental; verify and an independent listing agree', async () => {
+      p = await startPair();
+      const alice = await createUser(p.east, p.sys, 'alice');
+      const east = client(p.east, alice);
+      const west = client(p.westDirect, p.sys);
+      const agentCfg = { copy_mode: mode, multipart_threshold: 5 * MiB };
+      try {
+        await east.send(new CreateBucketCommand({ Bucket: B }));
+        await putText(east, 'pre', 'before versioning'); // the null version
+        await versioning(east, 'Enabled');
+        await putText(east, 'pre', 'after enabling');
+        const k1 = await putText(east, 'k', 'one');
+        await putText(east, 'k', 'two');
+        await east.send(new DeleteObjectCommand({ Bucket: B, Key: 'k' })); // a delete marker
+        await east.send(new DeleteObjectCommand({ Bucket: B, Key: 'k', VersionId: k1 })); // a specific old version
+        await putText(east, 'k', 'three');
+        await new Upload({ client: east, partSize: 5 * MiB, params: { Bucket: B, Key: 'big', Body: Readable.from([randomBytes(11 * MiB)]) } }).done();
+        await putText(east, 'big', 'small now');
+
+        const full = p.agent(['full-sync'], agentCfg);
+        assert.equal(await full.exited, 0, full.output());
+        const v1 = p.agent(['verify', '--json'], agentCfg);
+        assert.equal(await v1.exited, 0, v1.output());
+        assert.equal((JSON.parse(v1.stdout()) as { versions: number }).versions, 7, v1.stdout()); // pre 2, k 3 (v1 gone), big 2
+        assert.deepEqual(await versionList(west), await versionList(east));
+        for (const key of ['pre', 'k', 'big']) assert.deepEqual(await keyOrder(p.westDirect, p.sys, key), await keyOrder(p.east, p.sys, key), key);
+
+        // Incremental: more versions, a rollback, suspend (null versions replaced) and resume.
+        const r1 = await putText(east, 'r', 'r one');
+        const r2 = await putText(east, 'r', 'r two');
+        await east.send(new DeleteObjectCommand({ Bucket: B, Key: 'r', VersionId: r2 })); // rollback: r1 is current again
+        await east.send(new DeleteObjectCommand({ Bucket: B, Key: 'k' }));
+        await versioning(east, 'Suspended');
+        await putText(east, 's', 'null one');
+        await putText(east, 's', 'null two'); // replaces the null version
+        await putText(east, 'pre', 'suspended write'); // replaces the old null version of pre
+        await versioning(east, 'Enabled');
+        await putText(east, 's', 'four');
+        const inc = p.agent(['sync', '--once'], agentCfg);
+        assert.equal(await inc.exited, 0, inc.output());
+        const v2 = p.agent(['verify'], agentCfg);
+        assert.equal(await v2.exited, 0, v2.output());
+        assert.deepEqual(await versionList(west), await versionList(east));
+        for (const key of ['pre', 'k', 'big', 'r', 's']) assert.deepEqual(await keyOrder(p.westDirect, p.sys, key), await keyOrder(p.east, p.sys, key), key);
+        assert.match((await keyOrder(p.westDirect, p.sys, 'r'))[0], new RegExp(`^${r1} .* latest=true$`), 'the rollback made r1 current on the destination too');
+        const status = p.agent(['status'], agentCfg);
+        assert.equal(await status.exited, 0, status.output());
+        assert.match(status.output(), /caught up/);
+
+        // A version lost on the destination below two newer ones: verify finds it, a full sync puts it back in order.
+        const kVersions = (await west.send(new ListObjectVersionsCommand({ Bucket: B, Prefix: 's' }))).Versions!.filter((v) => v.Key === 's');
+        const lost = kVersions.find((v) => !v.IsLatest)!;
+        await west.send(new DeleteObjectCommand({ Bucket: B, Key: 's', VersionId: lost.VersionId }));
+        const v3 = p.agent(['verify', '--json'], agentCfg);
+        assert.equal(await v3.exited, 1, v3.output());
+        const diff = (JSON.parse(v3.stdout()) as { differences: { name: string; detail: string }[] }).differences;
+        assert.equal(diff.length, 1, v3.stdout());
+        assert.equal(diff[0].name, `${B}/s`);
+        assert.match(diff[0].detail, /versions differ at position/);
+        const repair = p.agent(['full-sync'], agentCfg);
+        assert.equal(await repair.exited, 0, repair.output());
+        const v4 = p.agent(['verify'], agentCfg);
+        assert.equal(await v4.exited, 0, v4.output());
+        assert.deepEqual(await keyOrder(p.westDirect, p.sys, 's'), await keyOrder(p.east, p.sys, 's'));
+        assert.equal((await keyOrder(p.westDirect, p.sys, 's')).length, 2, 'null two and four');
+      } finally {
+        east.destroy();
+        west.destroy();
+      }
+    });
+  });
+}
