@@ -209,7 +209,7 @@ describe('faithful copies (review findings)', () => {
     assert.equal((await import('node:fs')).existsSync(`${p.dir}/missing`), false, 'not even the state file\'s folder is created');
   });
 
-  it('20: a versioned source bucket is reported (warning, status line, metric), never silently synced as current versions only', async () => {
+  it('20: a versioned source bucket is named (a log line, a status line, a metric) and synced version by version', async () => {
     p = await startPair({ mdShards: 2, dataShards: 2 });
     const alice = await createUser(p.east, p.sys, 'alice');
     assert.equal((await call(p.east, 'PUT', '/vers-bucket', alice)).status, 200);
@@ -231,7 +231,7 @@ describe('faithful copies (review findings)', () => {
     assert.match(metrics, /rgw_agent_versioned_source_buckets 1/);
     const status = startProc(['status', '-c', p.configFile()]);
     await status.exited;
-    assert.match(status.output(), /warning: bucket vers-bucket is versioned on the source/);
+    assert.match(status.output(), /versioned: 1 source bucket \(every version and delete marker synced\): vers-bucket/);
     await daemon.kill('SIGTERM');
   });
 
