@@ -225,12 +225,15 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
   async function remoteCopyCase(c: Cluster): Promise<void> {
     {
       const { alice } = await workload(EAST, c.sys, c.tester, 'rc');
+      // Versions by remote copy: x-amz-copy-source ?versionId= with rgwx-version-id.
+      await versionedHistory(EAST, alice, 'rc-versioned');
       const cfg = agentConfig(c, { destination: WEST, copy_mode: 'remote', object_sync_timeout: 120 });
       const full = startProc(['full-sync', '-c', cfg, '--log-format', 'text']);
       assert.equal(await full.exited, 0, full.output());
       assert.match(full.output(), /copy mode remote/);
       assert.match(full.output(), /full sync finished .* (2[5-9]|[3-9]\d) objects copied/, 'objects were copied by the destination');
       await verifiedEqual(cfg, `${release}: us-west equals us-east after a remote-copy full sync`, 60_000);
+      assert.deepEqual(await versionLines(WEST, c.sys, 'rc-versioned'), await versionLines(EAST, c.sys, 'rc-versioned'), 'versions kept by remote copy');
       // The destination already has the object: Reef and later answer 200 with a 1970 LastModified.
       const dst = new S3Api(new ZoneClient({ endpoint: WEST, credentials: c.sys }));
       try {
@@ -242,7 +245,9 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
       const daemon = startProc(['sync', '-c', cfg, '--log-format', 'text']);
       procs.push(daemon);
       await changes(EAST, c.sys, c.tester, alice, 'rc');
+      await versionedChanges(EAST, alice, 'rc-versioned');
       await verifiedEqual(cfg, `${release}: us-west equals us-east after incremental changes by remote copy`);
+      assert.deepEqual(await versionLines(WEST, c.sys, 'rc-versioned'), await versionLines(EAST, c.sys, 'rc-versioned'), 'versions kept by remote copy, incremental');
       assert.equal((await call(WEST, 'GET', objPath('rc-docs', 'dir 2/obj+2~ü.txt'), alice)).text, 'v3');
       assert.equal(await daemon.kill('SIGTERM'), 0, daemon.output());
     }

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
-  CreateBucketCommand, DeleteObjectCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client,
+  CreateBucketCommand, DeleteObjectCommand, GetObjectTaggingCommand, PutObjectTaggingCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { startPair, createUser, type Creds, type Pair } from './helpers/pair.js';
@@ -89,7 +89,8 @@ for (const mode of ['remote', 'stream'] as const) {
         assert.deepEqual(await versionList(west), await versionList(east));
         for (const key of ['pre', 'k', 'big']) assert.deepEqual(await keyOrder(p.westDirect, p.sys, key), await keyOrder(p.east, p.sys, key), key);
 
-        // Incremental: more versions, a rollback, suspend (null versions replaced) and resume.
+        // Incremental: a tag change of a current version, more versions, a rollback, suspend (null versions replaced) and resume.
+        await east.send(new PutObjectTaggingCommand({ Bucket: B, Key: 'big', Tagging: { TagSet: [{ Key: 'team', Value: 'red' }] } }));
         const r1 = await putText(east, 'r', 'r one');
         const r2 = await putText(east, 'r', 'r two');
         await east.send(new DeleteObjectCommand({ Bucket: B, Key: 'r', VersionId: r2 })); // rollback: r1 is current again
@@ -104,6 +105,7 @@ for (const mode of ['remote', 'stream'] as const) {
         assert.equal(await inc.exited, 0, inc.output());
         const v2 = p.agent(['verify'], agentCfg);
         assert.equal(await v2.exited, 0, v2.output());
+        assert.deepEqual((await west.send(new GetObjectTaggingCommand({ Bucket: B, Key: 'big' }))).TagSet, [{ Key: 'team', Value: 'red' }], 'the current version\'s new tags');
         assert.deepEqual(await versionList(west), await versionList(east));
         for (const key of ['pre', 'k', 'big', 'r', 's']) assert.deepEqual(await keyOrder(p.westDirect, p.sys, key), await keyOrder(p.east, p.sys, key), key);
         assert.match((await keyOrder(p.westDirect, p.sys, 'r'))[0], new RegExp(`^r ${r1} .* latest=true$`), 'the rollback made r1 current on the destination too');

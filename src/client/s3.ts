@@ -281,10 +281,10 @@ export class S3Api {
   }
 
   /** HEAD of one object, or undefined when the object (or its bucket) does not exist. */
-  async headObject(bucket: string, key: string): Promise<ObjectHead | undefined> {
+  async headObject(bucket: string, key: string, versionId?: string): Promise<ObjectHead | undefined> {
     let r;
     try {
-      r = await this.client.request('HEAD', objectPath(bucket, key));
+      r = await this.client.request('HEAD', objectPath(bucket, key), { query: versionQuery(versionId) });
     } catch (e) {
       if (e instanceof NotFound) return undefined;
       throw e;

@@ -255,14 +255,14 @@ export class Transfer {
   }
 
   /** The object's tags on one side, or undefined where that gateway has no tagging (noted once). */
-  readTags(side: Side, bucket: string, key: string, o: CopyOptions = {}): Promise<string | undefined> {
-    const id = side === 'source' ? o.version?.id : undefined;
+  readTags(side: Side, bucket: string, key: string, o: CopyOptions = {}, versionId?: string): Promise<string | undefined> {
+    const id = versionId ?? (side === 'source' ? o.version?.id : undefined);
     return this.readOptional(side, 'tagging', 'object tagging', 'tags', () => this.s3[side].getTagging(bucket, key, id), o);
   }
 
   /** The object's ACL on one side, or undefined where that gateway has no object ACLs (noted once) or the object vanished. */
-  readAcl(side: Side, bucket: string, key: string, o: CopyOptions = {}): Promise<Acl | undefined> {
-    const id = side === 'source' ? o.version?.id : undefined;
+  readAcl(side: Side, bucket: string, key: string, o: CopyOptions = {}, versionId?: string): Promise<Acl | undefined> {
+    const id = versionId ?? (side === 'source' ? o.version?.id : undefined);
     return this.readOptional(side, 'acl', 'object ACLs', 'ACLs', () => this.s3[side].getAcl(bucket, key, id), o);
   }
 

@@ -60,18 +60,21 @@ export async function bucketOwner(ctx: SyncContext, bucket: string, instance?: s
   return owner;
 }
 
-/** True when the destination's copy equals the source's object in content and every replicated attribute. */
-async function unchanged(ctx: SyncContext, bucket: string, key: string, srcHead: ObjectHead, dstHead: ObjectHead): Promise<boolean> {
+/**
+ * True when the destination's copy equals the source's object in content and every replicated
+ * attribute. `versionId`: that version on both sides (a versioned bucket, where ids are kept).
+ */
+export async function unchanged(ctx: SyncContext, bucket: string, key: string, srcHead: ObjectHead, dstHead: ObjectHead, versionId?: string): Promise<boolean> {
   const [s, d] = [objectState(srcHead), objectState(dstHead)];
   const o = { destinationRefusesClass: ctx.transfer.refusesClass(s.attrs.storageClass) };
   if (!isEqual(objectDifferences(s, d, o))) return false;
   // Tags and ACLs change without a new ETag and no HEAD shows them: read both sides.
   const warn = { warn: (m: string) => ctx.log.warn(m) };
   const [st, dt, sa, da] = await Promise.all([
-    tagsNeeded(srcHead.tagCount ?? 0, dstHead.tagCount ?? 0) ? ctx.transfer.readTags('source', bucket, key, warn) : undefined,
-    tagsNeeded(srcHead.tagCount ?? 0, dstHead.tagCount ?? 0) ? ctx.transfer.readTags('destination', bucket, key, warn) : undefined,
-    ctx.transfer.readAcl('source', bucket, key, warn),
-    ctx.transfer.readAcl('destination', bucket, key, warn),
+    tagsNeeded(srcHead.tagCount ?? 0, dstHead.tagCount ?? 0) ? ctx.transfer.readTags('source', bucket, key, warn, versionId) : undefined,
+    tagsNeeded(srcHead.tagCount ?? 0, dstHead.tagCount ?? 0) ? ctx.transfer.readTags('destination', bucket, key, warn, versionId) : undefined,
+    ctx.transfer.readAcl('source', bucket, key, warn, versionId),
+    ctx.transfer.readAcl('destination', bucket, key, warn, versionId),
   ]);
   [s.attrs.tags, d.attrs.tags, s.attrs.acl, d.attrs.acl] = [st, dt, sa, da];
   return isEqual(objectDifferences(s, d, o));

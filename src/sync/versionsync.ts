@@ -10,7 +10,7 @@ import { AgentError } from '../client/errors.js';
 import type { KeyVersions } from '../client/s3.js';
 import type { SyncContext } from './context.js';
 import { isVersionedInstance } from './versioning.js';
-import { bucketOwner, type ObjectResult } from './objectsync.js';
+import { bucketOwner, unchanged, type ObjectResult } from './objectsync.js';
 import { planVersions, versionListDifference, type VersionEntry } from './versionplan.js';
 import { randomBytes } from 'node:crypto';
 import type { VersionTarget } from '../client/s3.js';
@@ -125,6 +125,20 @@ async function createVersion(ctx: SyncContext, bucket: string, instanceId: strin
 }
 
 /**
+ * Whether the current version, the same on both sides by id, differs in an attribute a listing
+ * does not show (headers, metadata, tags, ACL): it is then written again under its id. Only where
+ * ids are kept: without them no request names the destination's version of it for sure.
+ */
+async function currentAttrsDiffer(ctx: SyncContext, bucket: string, key: string, src: readonly VersionEntry[], dst: readonly VersionEntry[]): Promise<boolean> {
+  const [s, d] = [src[0], dst[0]];
+  if (!s || !d || s.deleteMarker || d.deleteMarker || s.versionId !== d.versionId || book(ctx).idsKept === false) return false;
+  const [sh, dh] = await Promise.all([ctx.srcS3.headObject(bucket, key, s.versionId), ctx.dstS3.headObject(bucket, key, d.versionId)]);
+  // Gone meanwhile: that change has a log entry of its own.
+  if (!sh || !dh) return false;
+  return !(await unchanged(ctx, bucket, key, sh, dh, s.versionId));
+}
+
+/**
  * Why the destination's list still differs after a plan was carried out: no answer above proves
  * a version landed as asked (RGW echoes a requested id it did not keep), so the list is read back.
  */
@@ -159,6 +173,13 @@ export async function syncKeyVersions(ctx: SyncContext, bucket: string, instance
     const b = book(ctx);
     const plan = planVersions(src, dst, { idsKept: idsKeptFor(b, src, dst), delete: ctx.cfg.delete });
     if (plan.remove.length === 0 && plan.create.length === 0) {
+      // A log entry with nothing to create may be a tag or ACL change of the current version.
+      if (!listed && await currentAttrsDiffer(ctx, bucket, key, src, dst)) {
+        const owner = await bucketOwner(ctx, bucket, `${bucket}:${instanceId}`);
+        await createVersion(ctx, bucket, instanceId, key, src[0], owner, false);
+        await checkResult(ctx, bucket, instanceId, key, src);
+        return 'copied';
+      }
       ctx.acct.objectUnchanged();
       return 'unchanged';
     }
