@@ -303,12 +303,16 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
     const zone = await startZoneProc(realm, 'us-embedded', join(c.dir, 'embedded'));
     procs.push(zone);
     const cfg = agentConfig(c, { destination: `http://127.0.0.1:${port}` });
+    await versionedHistory(EAST, alice, 'pe-versioned');
     const daemon = startProc(['sync', '-c', cfg, '--log-format', 'text']);
     procs.push(daemon);
     await daemon.waitFor('full sync', 60_000);
     await verifiedEqual(cfg, 'the embedded zone equals us-east after the full sync', 60_000, ['--bucket', 'pe-photos']);
+    await verifiedEqual(cfg, 'the embedded zone has us-east\'s versions after the full sync', 60_000, ['--bucket', 'pe-versioned']);
     await changes(EAST, c.sys, c.tester, alice, 'pe');
-    for (const b of ['pe-photos', 'pe-docs', 'pe-late']) await verifiedEqual(cfg, `bucket ${b} equal after incremental changes`, 120_000, ['--bucket', b]);
+    await versionedChanges(EAST, alice, 'pe-versioned');
+    for (const b of ['pe-photos', 'pe-docs', 'pe-late', 'pe-versioned']) await verifiedEqual(cfg, `bucket ${b} equal after incremental changes`, 120_000, ['--bucket', b]);
+    assert.deepEqual(await versionLines(`http://127.0.0.1:${port}`, c.sys, 'pe-versioned'), await versionLines(EAST, c.sys, 'pe-versioned'), 'Ceph\'s versions in the embedded zone, by remote copy');
     assert.match(daemon.output(), /using state store replica-log, copy mode remote/);
     assert.equal((await call(`http://127.0.0.1:${port}`, 'GET', objPath('pe-docs', 'dir 2/obj+2~ü.txt'), c.sys)).text, 'v3');
     await trimCase(c, cfg, daemon);
@@ -393,13 +397,16 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
     procs.push(zone);
     const src = `http://127.0.0.1:${port}`;
     const { alice } = await workload(src, c.sys, c.sys, 'ep');
+    await versionedHistory(src, alice, 'ep-versioned');
     const cfg = agentConfig(c, { destination: WEST, source: src, rgw_data_log_window: 0 });
     const daemon = startProc(['sync', '-c', cfg, '--log-format', 'text']);
     procs.push(daemon);
     await daemon.waitFor('full sync', 60_000);
-    for (const b of ['ep-photos', 'ep-docs']) await verifiedEqual(cfg, `bucket ${b} equal after the full sync`, 60_000, ['--bucket', b]);
+    for (const b of ['ep-photos', 'ep-docs', 'ep-versioned']) await verifiedEqual(cfg, `bucket ${b} equal after the full sync`, 60_000, ['--bucket', b]);
     await changes(src, c.sys, c.sys, alice, 'ep');
-    for (const b of ['ep-photos', 'ep-docs', 'ep-late']) await verifiedEqual(cfg, `bucket ${b} equal after incremental changes`, 120_000, ['--bucket', b]);
+    await versionedChanges(src, alice, 'ep-versioned');
+    for (const b of ['ep-photos', 'ep-docs', 'ep-late', 'ep-versioned']) await verifiedEqual(cfg, `bucket ${b} equal after incremental changes`, 120_000, ['--bucket', b]);
+    assert.deepEqual(await versionLines(WEST, c.sys, 'ep-versioned'), await versionLines(src, c.sys, 'ep-versioned'), 'the embedded zone\'s versions in Ceph, by stream copy');
     assert.equal((await call(WEST, 'GET', '/admin/user?uid=ep-bob', c.sys)).status, 200);
     // The bucket belongs to the destination's zonegroup: its owner reads it (a foreign one answers 301).
     const got = await call(WEST, 'GET', objPath('ep-docs', 'dir 2/obj+2~ü.txt'), alice);
