@@ -18,7 +18,7 @@ const md5b64 = (s: string) => createHash('md5').update(s).digest('base64');
 
 describe('parseDeleteRequest', () => {
   it('keys byte for byte (spaces, entities, digits), Quiet', () => {
-    assert.deepEqual(parseDeleteRequest(deleteDoc([' lead', 'a&b<c>', '007', 'ü/文件'], true)), { keys: [' lead', 'a&b<c>', '007', 'ü/文件'], quiet: true });
+    assert.deepEqual(parseDeleteRequest(deleteDoc([' lead', 'a&b<c>', '007', 'ü/文件'], true)), { objects: [' lead', 'a&b<c>', '007', 'ü/文件'].map((key) => ({ key })), quiet: true });
   });
   for (const [name, body] of [
     ['not XML', 'nope<'], ['no Object', '<Delete></Delete>'], ['an Object without Key', '<Delete><Object></Object></Delete>'],
