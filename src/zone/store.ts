@@ -622,7 +622,7 @@ export class Store {
     return this.tx(() => {
       if (!this.instanceExists(bucket.instance)) throw new StoreError(404, 'NoSuchBucket', `bucket ${bucket.name} does not exist`);
       const stack = this.stackFor(bucket.instance, o.key);
-      const plan = planVersion(this.versioningState(bucket.instance), stack.versions, ask);
+      const plan = this.plan(bucket.instance, stack, ask);
       if (plan !== 'plain') return this.commitVersion(bucket, o, stack, plan, ask.skipSameEtag === true);
       const prev = this.getObject(bucket.instance, o.key);
       if (prev && keepIfNewer?.(prev)) return { mtime_us: prev.mtime_us, skipped: true };
@@ -687,7 +687,7 @@ export class Store {
   deleteObject(bucket: BucketRow, key: string, ask: VersionAsk = {}): { file?: string; versionId?: string; deleteMarker?: boolean } {
     return this.tx(() => {
       const stack = this.stackFor(bucket.instance, key);
-      const plan = planVersion(this.versioningState(bucket.instance), stack.versions, ask);
+      const plan = this.plan(bucket.instance, stack, ask);
       if (plan !== 'plain') {
         if (!this.instanceExists(bucket.instance)) throw new StoreError(404, 'NoSuchBucket', `bucket ${bucket.name} does not exist`);
         this.adopt(stack);
@@ -752,6 +752,12 @@ export class Store {
     });
   }
 
+  /** An unversioned bucket's object is no stack: only real version rows make a write versioned there. */
+  private plan(instance: string, stack: KeyStack, ask: VersionAsk): VersionPlan | 'plain' {
+    const state = this.versioningState(instance);
+    return planVersion(state, state === 'off' && stack.adoptable ? [] : stack.versions, ask);
+  }
+
   private keyVersions(instance: string, key: string): VersionRow[] {
     return this.stmt('SELECT * FROM versions WHERE instance = ? AND key = ?').all(instance, key) as VersionRow[];
   }
@@ -808,20 +814,21 @@ export class Store {
    * order, within a key newest first. Keys never versioned appear as their null version.
    */
   scanVersions(instance: string, prefix: string, start: VersionScanStart, limit: number): VersionRow[] {
-    const conds: string[] = [];
+    // Written once per table: objects has no epoch or seq columns (its rows are null versions, 0 and 0).
+    const conds: ((epoch: string, seq: string) => string)[] = [];
     const args: (string | number)[] = [];
-    if ('from' in start) { conds.push('key >= ?'); args.push(start.from); }
-    if ('afterKey' in start) { conds.push('key > ?'); args.push(start.afterKey); }
+    if ('from' in start) { conds.push(() => 'key >= ?'); args.push(start.from); }
+    if ('afterKey' in start) { conds.push(() => 'key > ?'); args.push(start.afterKey); }
     if ('afterVersion' in start) {
       const a = start.afterVersion;
-      conds.push('(key > ? OR (key = ? AND (epoch < ? OR (epoch = ? AND seq < ?))))');
+      conds.push((epoch, seq) => `(key > ? OR (key = ? AND (${epoch} < ? OR (${epoch} = ? AND ${seq} < ?))))`);
       args.push(a.key, a.key, a.epoch, a.epoch, a.seq);
     }
-    if (prefix) { conds.push('key >= ?'); args.push(prefix); }
-    const where = conds.map((c) => ` AND ${c}`).join('');
+    if (prefix) { conds.push(() => 'key >= ?'); args.push(prefix); }
+    const where = (epoch: string, seq: string) => conds.map((c) => ` AND ${c(epoch, seq)}`).join('');
     const rows = this.stmt(
-      `SELECT instance, key, version_id, epoch, seq, delete_marker, size, etag, content_type, meta, mtime_us, file, attrs FROM versions WHERE instance = ?${where}`
-      + ` UNION ALL SELECT instance, key, '${NULL_VERSION}', 0, 0, 0, size, etag, content_type, meta, mtime_us, file, attrs FROM objects o WHERE instance = ?${where}`
+      `SELECT instance, key, version_id, epoch, seq, delete_marker, size, etag, content_type, meta, mtime_us, file, attrs FROM versions WHERE instance = ?${where('epoch', 'seq')}`
+      + ` UNION ALL SELECT instance, key, '${NULL_VERSION}', 0, 0, 0, size, etag, content_type, meta, mtime_us, file, attrs FROM objects o WHERE instance = ?${where('0', '0')}`
       + ' AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.instance = o.instance AND v.key = o.key)'
       + ' ORDER BY key, epoch DESC, seq DESC LIMIT ?',
     ).all(instance, ...args, instance, ...args, limit) as VersionRow[];
