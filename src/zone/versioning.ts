@@ -24,7 +24,7 @@ export async function versioningOp(ctx: RequestContext, zc: ZoneContext, b: Buck
   if (XMLValidator.validate(body) !== true) throw new HttpError(400, 'MalformedXML', 'VersioningConfiguration is not well-formed XML');
   const conf = parseVersioningStatus(parser.parse(body));
   if (!conf) throw new HttpError(400, 'MalformedXML', 'the body must be a VersioningConfiguration with Status Enabled or Suspended');
-  if (conf.mfaDelete !== undefined && conf.mfaDelete !== 'Disabled') throw new HttpError(501, 'NotImplemented', 'the embedded zone does not implement MFA delete');
+  if (conf.mfaDelete !== undefined && conf.mfaDelete !== 'Disabled') throw new HttpError(501, 'NotImplemented', 'the embedded zone does not implement MFA delete of bucket versioning');
   if (conf.status === undefined) throw new HttpError(400, 'MalformedXML', 'VersioningConfiguration needs a Status');
   zc.store.setVersioning(b, conf.status === 'Enabled' ? 'enabled' : 'suspended');
   zc.log('info', `bucket ${b.name}: versioning ${conf.status}`);
