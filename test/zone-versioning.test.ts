@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeRealm, type TestRealm } from './helpers/realm.js';
 import { call, type Reply } from './helpers/http.js';
+import Database from 'better-sqlite3';
 import { startZone, type RunningZone } from '../src/zone/server.js';
 import { compareNewestFirst, currentOf, flagsFor, newVersionId, parseVersioningStatus, planVersion, stateFromFlags, type VersionPos } from '../src/zone/versions.js';
 
@@ -514,6 +515,29 @@ describe('embedded zone: bucket versioning', () => {
     assert.equal((await get(west.url, 'vrs', 'k')).text, 'r3');
     assert.equal((await get(west.url, 'vrs', 'k', `?versionId=${ids[1]}`)).body.length, 200 * 1024, 'an old version file survived the orphan sweep');
     assert.equal((await get(west.url, 'vrs', 'gone')).headers['x-amz-version-id'], dm);
+  });
+
+  it('a data dir from before versioning (no versions table, old bilog columns) is migrated at start', async () => {
+    const dir = join(t.dir, 'old-east');
+    let z = await startZone({ realm: t.realm, zoneName: 'us-east', dataDir: dir, port: 0 });
+    assert.equal((await call(z.url, 'PUT', '/admin/user?uid=carol&display-name=carol', sys())).status, 200);
+    assert.equal((await call(z.url, 'PUT', '/old-b?rgwx-uid=carol', sys())).status, 200);
+    assert.equal((await put(z.url, 'old-b', 'k', 'from before', sys())).status, 200);
+    await z.close();
+    const db = new Database(join(dir, 'zone.db'));
+    db.exec('DROP TABLE versions; ALTER TABLE bilog DROP COLUMN obj_instance; ALTER TABLE bilog DROP COLUMN versioned; ALTER TABLE bilog DROP COLUMN olh_epoch;');
+    db.close();
+    z = await startZone({ realm: t.realm, zoneName: 'us-east', dataDir: dir, port: 0 });
+    try {
+      assert.equal((await setVersioning(z.url, 'old-b', ENABLED, sys())).status, 200);
+      const v = await put(z.url, 'old-b', 'k', 'after', sys());
+      assert.ok(v.headers['x-amz-version-id']);
+      assert.equal((await get(z.url, 'old-b', 'k', '?versionId=null', sys())).text, 'from before');
+      const log = await bilog(z.url, 'old-b');
+      assert.deepEqual(log.map((e) => [e.op, e.instance, e.versioned]), [['write', '', false], ['link_olh', v.headers['x-amz-version-id'], true]]);
+    } finally {
+      await z.close();
+    }
   });
 
   it("Debian's aws-cli: put-bucket-versioning, list-object-versions, get-object and delete-object by --version-id", async (tc) => {
