@@ -17,7 +17,8 @@ import { secUsec } from '../rgw/clock.js';
 import { uploadBody } from './chunked.js';
 import { checksumHeader } from './checksums.js';
 import type { BucketRow, ObjectRow } from './store.js';
-import { askedVersionId, deleteOp, listObjectVersions, readableVersion, systemVersionAsk, versioningOp, writtenVersionHeaders } from './versioning.js';
+import { askedVersionId, deleteOp, listObjectVersions, readableVersion, systemVersionAsk, VERSION_HEADER, versioningOp, writtenVersionHeaders } from './versioning.js';
+import { NULL_VERSION } from './versions.js';
 
 const MAX_KEY_BYTES = 1024;
 const MAX_PUT_BYTES = 5 * 1024 ** 3;
@@ -331,7 +332,7 @@ async function localCopy(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key
     throw e;
   }
   await zc.files.remove(result.replaced);
-  const sourceVersion: Record<string, string> = src.versionId !== undefined || so.version_id !== 'null' ? { 'x-amz-copy-source-version-id': so.version_id } : {};
+  const sourceVersion: Record<string, string> = src.versionId !== undefined || so.version_id !== NULL_VERSION ? { 'x-amz-copy-source-version-id': so.version_id } : {};
   sendXml(ctx.res, 200, copyObjectResult(so.etag, result.mtime_us), { ...sourceVersion, ...writtenVersionHeaders(result.versionId) });
 }
 
@@ -340,7 +341,7 @@ async function objectSubresource(ctx: RequestContext, zc: ZoneContext, b: Bucket
   const versionId = askedVersionId(ctx.url.query);
   const { row: o, headers: vh } = readableVersion(zc, b, key, versionId);
   // A change of the current version names it, so a version written meanwhile is left alone.
-  const target = versionId ?? (vh['x-amz-version-id'] !== undefined ? o.version_id : undefined);
+  const target = versionId ?? (vh[VERSION_HEADER] !== undefined ? o.version_id : undefined);
   const attrs = parseStoredAttrs(o.attrs);
   const tagging = ctx.url.query.has('tagging');
   if (method === 'GET') {

@@ -621,9 +621,8 @@ export class Store {
   commitObject(bucket: BucketRow, o: Omit<ObjectRow, 'instance' | 'mtime_us' | 'attrs'> & { mtime_us?: number; attrs?: string; inline?: Buffer }, keepIfNewer?: (current: ObjectRow) => boolean, ask: VersionAsk & { skipSameEtag?: boolean } = {}): { replaced?: string; mtime_us: number; skipped?: boolean; versionId?: string } {
     return this.tx(() => {
       if (!this.instanceExists(bucket.instance)) throw new StoreError(404, 'NoSuchBucket', `bucket ${bucket.name} does not exist`);
-      const stack = this.stackFor(bucket.instance, o.key);
-      const plan = this.plan(bucket.instance, stack, ask);
-      if (plan !== 'plain') return this.commitVersion(bucket, o, stack, plan, ask.skipSameEtag === true);
+      const planned = this.plan(bucket.instance, o.key, ask);
+      if (planned) return this.commitVersion(bucket, o, planned.stack, planned.plan, ask.skipSameEtag === true);
       const prev = this.getObject(bucket.instance, o.key);
       if (prev && keepIfNewer?.(prev)) return { mtime_us: prev.mtime_us, skipped: true };
       if (isInlineFile(o.file)) {
@@ -686,9 +685,9 @@ export class Store {
    */
   deleteObject(bucket: BucketRow, key: string, ask: VersionAsk = {}): { file?: string; versionId?: string; deleteMarker?: boolean } {
     return this.tx(() => {
-      const stack = this.stackFor(bucket.instance, key);
-      const plan = this.plan(bucket.instance, stack, ask);
-      if (plan !== 'plain') {
+      const planned = this.plan(bucket.instance, key, ask);
+      if (planned) {
+        const { stack, plan } = planned;
         if (!this.instanceExists(bucket.instance)) throw new StoreError(404, 'NoSuchBucket', `bucket ${bucket.name} does not exist`);
         this.adopt(stack);
         const same = plan.replaces !== undefined ? stack.versions.find((v) => v.version_id === plan.replaces) : undefined;
@@ -753,9 +752,17 @@ export class Store {
   }
 
   /** An unversioned bucket's object is no stack: only real version rows make a write versioned there. */
-  private plan(instance: string, stack: KeyStack, ask: VersionAsk): VersionPlan | 'plain' {
+  /**
+   * The versioned change a write or delete makes, or undefined for the plain one. An unversioned
+   * bucket's object is no stack: only real version rows make a change versioned there, and
+   * without any the plain path costs one extra lookup.
+   */
+  private plan(instance: string, key: string, ask: VersionAsk): { stack: KeyStack; plan: VersionPlan } | undefined {
     const state = this.versioningState(instance);
-    return planVersion(state, state === 'off' && stack.adoptable ? [] : stack.versions, ask);
+    if (state === 'off' && this.stmt('SELECT 1 FROM versions WHERE instance = ? AND key = ? LIMIT 1').get(instance, key) === undefined) return undefined;
+    const stack = this.stackFor(instance, key);
+    const plan = planVersion(state, stack.versions, ask);
+    return plan === 'plain' ? undefined : { stack, plan };
   }
 
   private keyVersions(instance: string, key: string): VersionRow[] {
