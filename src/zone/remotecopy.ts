@@ -107,7 +107,7 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
     }
     pulled = embedded
       ? { attrs: embedded.attrs, stored: storedFrom(embedded.attrs) }
-      : await sourceAttrs(zone.endpoint, src, rh, { accessKey: su.accessKey, secretKey: su.secretKey }, ceph ?? {});
+      : await sourceAttrs(zone.endpoint, { ...src, versionId: src.versionId ?? headerValue(rh, VERSION_HEADER) }, rh, { accessKey: su.accessKey, secretKey: su.secretKey }, ceph ?? {});
   } catch (e) {
     await resp.body.dump().catch(() => undefined);
     setState('error');
@@ -192,10 +192,12 @@ interface PulledAttrs { attrs: ObjectAttrs; stored: StoredAttrs }
  * own GETs (S3 has no other way), tags only when the answer counts some. A source without
  * ?tagging or ?acl (501/405) has none to give.
  */
-async function sourceAttrs(endpoint: string, src: { bucket: string; key: string }, rh: Record<string, string | string[] | undefined>, cred: { accessKey: string; secretKey: string }, known: CephPrepended): Promise<PulledAttrs> {
+async function sourceAttrs(endpoint: string, src: { bucket: string; key: string; versionId?: string }, rh: Record<string, string | string[] | undefined>, cred: { accessKey: string; secretKey: string }, known: CephPrepended): Promise<PulledAttrs> {
   const attrs = attrsFromHeaders(rh);
   const sub = async (name: string): Promise<string | undefined> => {
-    const path = `/${s3Encode(src.bucket, false)}/${s3Encode(src.key, true)}?${name}`;
+    // The same version as the GET whose headers these complete.
+    const version = src.versionId !== undefined ? `&versionId=${s3Encode(src.versionId, false)}` : '';
+    const path = `/${s3Encode(src.bucket, false)}/${s3Encode(src.key, true)}?${name}${version}`;
     const url = new URL(endpoint);
     const headers = signRequest({ method: 'GET', host: url.host, path, headers: {} }, cred, 'v4');
     const r = await request(`${endpoint}${path}`, { method: 'GET', headers, headersTimeout: FETCH_HEADERS_TIMEOUT_MS, bodyTimeout: FETCH_BODY_TIMEOUT_MS });
