@@ -46,6 +46,7 @@ describe('versions.ts decisions', () => {
     const stack = [pos('null', 0, 0), pos('v1', 1, 3), pos('v2', 4, 4)];
     const table: [string, Parameters<typeof planVersion>[0], VersionPos[], { versionId?: string; epoch?: number }, ReturnType<typeof planVersion>][] = [
       ['off, no versions: plain', 'off', [], {}, 'plain'],
+      ['enabled after removals: above the OLH epoch', 'enabled', [pos('v1', 1, 1)], {}, { versionId: 'NEW', epoch: 8 }],
       ['off, agent params ignored', 'off', [], { versionId: 'x', epoch: 3 }, 'plain'],
       ['off but the key has versions: as suspended', 'off', stack, {}, { versionId: 'null', epoch: 5, replaces: 'null' }],
       ['enabled: a new id above the highest epoch', 'enabled', stack, {}, { versionId: 'NEW', epoch: 5 }],
@@ -56,7 +57,7 @@ describe('versions.ts decisions', () => {
       ['suspended, no null yet', 'suspended', [pos('v1', 1, 1)], {}, { versionId: 'null', epoch: 2 }],
       ['suspended, an agent recreates an old version', 'suspended', stack, { versionId: 'old', epoch: 2 }, { versionId: 'old', epoch: 2 }],
     ];
-    for (const [name, state, existing, ask, want] of table) assert.deepEqual(planVersion(state, existing, ask, id), want, name);
+    for (const [name, state, existing, ask, want] of table) assert.deepEqual(planVersion(state, existing, ask, { newId: id, olhEpoch: name.includes('OLH') ? 7 : 0 }), want, name);
   });
 
   it('version ids and VersioningConfiguration bodies', () => {
@@ -439,6 +440,7 @@ describe('embedded zone: bucket versioning', () => {
     const v1 = String((await put(east.url, 'vbl', 'k', 'v1')).headers['x-amz-version-id']);
     const dm = String((await call(east.url, 'DELETE', '/vbl/k', alice)).headers['x-amz-version-id']);
     await call(east.url, 'DELETE', `/vbl/k?versionId=${v1}`, alice);
+    const v2 = String((await put(east.url, 'vbl', 'k', 'v2')).headers['x-amz-version-id']);
     await put(east.url, 'vbl', 'k', 'x', sys(), '?rgwx-version-id=given&rgwx-versioned-epoch=9');
     const log = await bilog(east.url, 'vbl');
     assert.deepEqual(log.map((e) => [e.op, e.instance, e.versioned, e.versioned ? e.ver.epoch : 'n/a']), [
@@ -447,7 +449,8 @@ describe('embedded zone: bucket versioning', () => {
       ['write', '', false, 'n/a'],
       ['link_olh', v1, true, 1],
       ['link_olh_del', dm, true, 2],
-      ['unlink_instance', v1, true, 1],
+      ['unlink_instance', v1, true, 3],
+      ['link_olh', v2, true, 4],
       ['link_olh', 'given', true, 9],
     ]);
     assert.ok(log.every((e) => e.object === 'k'));

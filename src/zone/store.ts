@@ -142,6 +142,7 @@ CREATE TABLE IF NOT EXISTS mdlog (shard INTEGER NOT NULL, id TEXT NOT NULL, sect
 CREATE TABLE IF NOT EXISTS periods (realm_epoch INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, predecessor TEXT NOT NULL, config TEXT NOT NULL, committed_us INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS datalog (shard INTEGER NOT NULL, id TEXT NOT NULL, key TEXT NOT NULL, time_us INTEGER NOT NULL, PRIMARY KEY (shard, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bilog (instance TEXT NOT NULL, op_id TEXT NOT NULL, op TEXT NOT NULL, object TEXT NOT NULL, index_ver INTEGER NOT NULL, time_us INTEGER NOT NULL, op_tag TEXT NOT NULL, PRIMARY KEY (instance, op_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS olh (instance TEXT NOT NULL, key TEXT NOT NULL, epoch INTEGER NOT NULL, PRIMARY KEY (instance, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS versions (instance TEXT NOT NULL, key TEXT NOT NULL, version_id TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL, delete_marker INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL, content_type TEXT NOT NULL, meta TEXT NOT NULL, mtime_us INTEGER NOT NULL, file TEXT NOT NULL, attrs TEXT NOT NULL, PRIMARY KEY (instance, key, version_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS locks (type TEXT NOT NULL, shard INTEGER NOT NULL, zone_id TEXT NOT NULL, locker_id TEXT NOT NULL, expires_ms INTEGER NOT NULL, PRIMARY KEY (type, shard));
 CREATE TABLE IF NOT EXISTS inline_bodies (file TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
@@ -595,6 +596,7 @@ export class Store {
         this.stmt('DELETE FROM inline_bodies WHERE file IN (SELECT file FROM objects WHERE instance = ? UNION SELECT file FROM versions WHERE instance = ?)').run(key, key);
         this.stmt('DELETE FROM objects WHERE instance = ?').run(key);
         this.stmt('DELETE FROM versions WHERE instance = ?').run(key);
+        this.stmt('DELETE FROM olh WHERE instance = ?').run(key);
         // Uploads in progress go with their bucket (RGW aborts them too): nothing could complete them.
         for (const u of this.stmt('SELECT upload_id FROM uploads WHERE instance = ?').all(key) as { upload_id: string }[]) files.push(...this.dropUpload(u.upload_id).files);
       }
@@ -651,7 +653,7 @@ export class Store {
     const mtime = o.mtime_us ?? this.tick();
     this.insertVersion({ instance: bucket.instance, key: o.key, version_id: plan.versionId, epoch: plan.epoch, seq: this.bump('version_seq'), delete_marker: 0, size: o.size, etag: o.etag, content_type: o.content_type, meta: o.meta, mtime_us: mtime, file: o.file, attrs: o.attrs ?? '{}' });
     this.relink(bucket.instance, o.key);
-    this.appendBilog(bucket.name, bucket.instance, 'link_olh', o.key, { instance: bilogInstance(plan.versionId), epoch: plan.epoch });
+    this.logVersioned(bucket, 'link_olh', o.key, plan.versionId, plan.epoch);
     return { replaced, mtime_us: mtime, versionId: plan.versionId };
   }
 
@@ -674,7 +676,7 @@ export class Store {
       if (!v || v.delete_marker) return false;
       this.stmt('UPDATE versions SET attrs = ?, mtime_us = ? WHERE instance = ? AND key = ? AND version_id = ?').run(attrs, this.tick(), bucket.instance, key, v.version_id);
       this.relink(bucket.instance, key);
-      this.appendBilog(bucket.name, bucket.instance, 'link_olh', key, { instance: bilogInstance(v.version_id), epoch: v.epoch });
+      this.logVersioned(bucket, 'link_olh', key, v.version_id, v.epoch);
       return true;
     });
   }
@@ -694,7 +696,7 @@ export class Store {
         const file = same ? this.dropVersionRow(bucket.instance, key, same) : undefined;
         this.insertVersion({ instance: bucket.instance, key, version_id: plan.versionId, epoch: plan.epoch, seq: this.bump('version_seq'), delete_marker: 1, size: 0, etag: '', content_type: '', meta: '{}', mtime_us: this.tick(), file: '', attrs: '{}' });
         this.relink(bucket.instance, key);
-        this.appendBilog(bucket.name, bucket.instance, 'link_olh_del', key, { instance: bilogInstance(plan.versionId), epoch: plan.epoch });
+        this.logVersioned(bucket, 'link_olh_del', key, plan.versionId, plan.epoch);
         return { file, versionId: plan.versionId, deleteMarker: true };
       }
       const prev = this.getObject(bucket.instance, key);
@@ -722,7 +724,9 @@ export class Store {
       this.adopt(stack);
       const file = this.dropVersionRow(bucket.instance, key, v);
       this.relink(bucket.instance, key);
-      this.appendBilog(bucket.name, bucket.instance, 'unlink_instance', key, { instance: bilogInstance(v.version_id), epoch: v.epoch });
+      // As RGW: a removal is a change of the key's OLH too, logged with its next epoch.
+      const epoch = Math.max(this.olhEpoch(bucket.instance, key), ...stack.versions.map((x) => x.epoch)) + 1;
+      this.logVersioned(bucket, 'unlink_instance', key, v.version_id, epoch);
       return { found: true, file, deleteMarker: v.delete_marker === 1 };
     });
   }
@@ -761,8 +765,19 @@ export class Store {
     const state = this.versioningState(instance);
     if (state === 'off' && this.stmt('SELECT 1 FROM versions WHERE instance = ? AND key = ? LIMIT 1').get(instance, key) === undefined) return undefined;
     const stack = this.stackFor(instance, key);
-    const plan = planVersion(state, stack.versions, ask);
+    const plan = planVersion(state, stack.versions, ask, { olhEpoch: this.olhEpoch(instance, key) });
     return plan === 'plain' ? undefined : { stack, plan };
+  }
+
+  /** The highest OLH epoch a key's changes were logged with (0 before any versioned change). */
+  private olhEpoch(instance: string, key: string): number {
+    return (this.stmt('SELECT epoch FROM olh WHERE instance = ? AND key = ?').get(instance, key) as { epoch: number } | undefined)?.epoch ?? 0;
+  }
+
+  /** Logs a versioned change and moves the key's OLH epoch up to its epoch (never down). */
+  private logVersioned(bucket: BucketRow, op: 'link_olh' | 'link_olh_del' | 'unlink_instance', key: string, versionId: string, epoch: number): void {
+    this.stmt('INSERT INTO olh (instance, key, epoch) VALUES (?, ?, ?) ON CONFLICT(instance, key) DO UPDATE SET epoch = MAX(epoch, excluded.epoch)').run(bucket.instance, key, epoch);
+    this.appendBilog(bucket.name, bucket.instance, op, key, { instance: bilogInstance(versionId), epoch });
   }
 
   private keyVersions(instance: string, key: string): VersionRow[] {

@@ -81,13 +81,15 @@ export interface VersionPlan {
  * | off       | plain, unless the key already has versions (state cleared by another zone's
  * |           | metadata): then as suspended, so the stack is never left half-managed |
  *
- * The epoch is the asked one, else one above the key's highest. A bucket that is off ignores the
+ * The epoch is the asked one, else one above the key's OLH epoch: the highest it ever had,
+ * removals included (RGW's OLH epoch moves on every change), so a version written after a
+ * removal sorts above anything the removal was ordered after. A bucket that is off ignores the
  * agent's parameters: there is no stack to place them in.
  */
-export function planVersion(state: VersioningState, existing: readonly VersionPos[], ask: VersionAsk, newId: () => string = newVersionId): VersionPlan | 'plain' {
+export function planVersion(state: VersioningState, existing: readonly VersionPos[], ask: VersionAsk, o: { olhEpoch?: number; newId?: () => string } = {}): VersionPlan | 'plain' {
   if (state === 'off' && existing.length === 0) return 'plain';
-  const versionId = ask.versionId ?? (state === 'enabled' ? newId() : NULL_VERSION);
-  const maxEpoch = existing.reduce((m, v) => Math.max(m, v.epoch), 0);
+  const versionId = ask.versionId ?? (state === 'enabled' ? (o.newId ?? newVersionId)() : NULL_VERSION);
+  const maxEpoch = existing.reduce((m, v) => Math.max(m, v.epoch), o.olhEpoch ?? 0);
   const epoch = ask.epoch ?? maxEpoch + 1;
   const replaces = existing.some((v) => v.version_id === versionId) ? versionId : undefined;
   return { versionId, epoch, ...(replaces !== undefined ? { replaces } : {}) };
