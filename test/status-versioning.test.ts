@@ -45,7 +45,7 @@ describe('status and versioned source buckets', () => {
     p = await startPair({ mdShards: 4, dataShards: 4 });
     const alice = await createUser(p.east, p.sys, 'alice');
     for (const b of ['plain-bucket', 'versioned-bucket']) assert.equal((await call(p.east, 'PUT', `/${b}`, alice)).status, 200);
-    // The embedded zone has no ?versioning (501); the flag is set the way RGW records it.
+    // The flag is set the way RGW records it, as metadata sync would bring it (PUT ?versioning sets the same bits).
     const entry = (await call(p.east, 'GET', '/admin/metadata/bucket?key=versioned-bucket', p.sys)).json<{ data: { bucket: { bucket_id: string } } }>();
     const key = `versioned-bucket:${entry.data.bucket.bucket_id}`;
     const doc = (await call(p.east, 'GET', `/admin/metadata/bucket.instance?key=${encodeURIComponent(key)}`, p.sys)).json<{ data: { bucket_info: { flags: number } } }>();

@@ -61,6 +61,10 @@ const RGWX_CALLS: [string, string, string?][] = [
   ['PUT', '/refb/pulled?rgwx-source-zone=us-east&rgwx-client-id=c&rgwx-op-id=o'],
   ['DELETE', '/refb/k?rgwx-uid=bob'],
   ['GET', '/refb?rgwx-zonegroup=zg'],
+  ['PUT', '/refb/planted?rgwx-version-id=planted', 'x'],
+  ['PUT', '/refb/planted?rgwx-versioned-epoch=99', 'x'],
+  ['DELETE', '/refb/k?rgwx-version-id=planted'],
+  ['DELETE', '/refb/k?rgwx-versioned-epoch=99'],
 ];
 
 /** Other spellings of the admin path: none may act as the admin API for a normal user. */

@@ -18,7 +18,7 @@ const md5b64 = (s: string) => createHash('md5').update(s).digest('base64');
 
 describe('parseDeleteRequest', () => {
   it('keys byte for byte (spaces, entities, digits), Quiet', () => {
-    assert.deepEqual(parseDeleteRequest(deleteDoc([' lead', 'a&b<c>', '007', 'ü/文件'], true)), { keys: [' lead', 'a&b<c>', '007', 'ü/文件'], quiet: true });
+    assert.deepEqual(parseDeleteRequest(deleteDoc([' lead', 'a&b<c>', '007', 'ü/文件'], true)), { objects: [' lead', 'a&b<c>', '007', 'ü/文件'].map((key) => ({ key })), quiet: true });
   });
   for (const [name, body] of [
     ['not XML', 'nope<'], ['no Object', '<Delete></Delete>'], ['an Object without Key', '<Delete><Object></Object></Delete>'],
@@ -91,14 +91,16 @@ describe('DeleteObjects and GET ?versioning on a running zone', () => {
     assert.ok((await keys()).includes('keep'));
   });
 
-  it('GET ?versioning: never enabled; PUT ?versioning: 501 naming the feature, logged in one line at warn', async () => {
+  it('GET ?versioning: never enabled; PUT ?versioning with MFA delete: 501 naming the feature, logged in one line at warn', async () => {
     const g = await call(zone.url, 'GET', '/mdel?versioning', alice);
     assert.equal(g.status, 200);
     assert.match(g.text, /<VersioningConfiguration xmlns="http:\/\/s3.amazonaws.com\/doc\/2006-03-01\/"\/>/);
     lines.length = 0;
-    const p = await call(zone.url, 'PUT', '/mdel?versioning', alice, { body: '<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>' });
+    // Versioning itself is built (test/zone-versioning.test.ts); MFA delete is not.
+    const p = await call(zone.url, 'PUT', '/mdel?versioning', alice, { body: '<VersioningConfiguration><Status>Enabled</Status><MfaDelete>Enabled</MfaDelete></VersioningConfiguration>' });
     assert.equal(p.status, 501);
-    assert.match(p.text, /NotImplemented.*versioning/s);
+    assert.match(p.text, /NotImplemented.*MFA delete/s);
+    assert.equal((await call(zone.url, 'GET', '/mdel?versioning', alice)).text, g.text, 'nothing changed');
     const logged = lines.filter((l) => l.includes('?versioning'));
     assert.equal(logged.length, 1, lines.join('\n'));
     assert.match(logged[0], /^warn PUT \/mdel\?versioning: 501 .*versioning/);

@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import type { KeyInfo, V4Signing } from './auth.js';
 
 export class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message = '') {
+  /** `headers` go on the error answer too (S3's x-amz-delete-marker and x-amz-version-id on a 404/405). */
+  constructor(readonly status: number, readonly code: string, message = '', readonly headers: Record<string, string> = {}) {
     super(message || code);
   }
 }
@@ -140,6 +141,7 @@ export function sendError(res: ServerResponse, err: HttpError, opts: { admin: bo
     return;
   }
   res.setHeader('x-amz-request-id', opts.requestId);
+  for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
   if (opts.method === 'HEAD') {
     sendEmpty(res, err.status);
     return;

@@ -3,8 +3,8 @@
  * start-after key and max-keys. Common prefixes are skipped with one seek each, so a bucket with
  * millions of keys under one prefix still lists in a few queries.
  */
-import type { ObjectRow, Store } from './store.js';
-import type { ListResult } from './s3xml.js';
+import type { ObjectRow, Store, VersionScanStart } from './store.js';
+import type { ListedVersion, ListResult, VersionListResult } from './s3xml.js';
 
 /** The smallest string greater than every string that starts with `s` (code point order). */
 export function prefixSuccessor(s: string): string | undefined {
@@ -71,4 +71,57 @@ export function listKeys(store: Store, instance: string, o: { prefix: string; de
   // Full page: truncated only if something listable remains.
   const more = store.scanObjects(instance, o.prefix, after, from, 1).length > 0;
   return { contents, commonPrefixes, truncated: more, nextMarker: last };
+}
+
+/**
+ * ListObjectVersions paging: the same prefix/delimiter rules as listKeys, over every version in
+ * (key, newest first) order, resuming after a key or after one version of it. A version is the
+ * latest when it is the first of its key, which a page that resumes inside a key never shows.
+ */
+export function listVersions(store: Store, instance: string, o: { prefix: string; delimiter?: string; keyMarker: string; versionIdMarker: string; maxKeys: number }): VersionListResult {
+  const versions: ListedVersion[] = [];
+  const commonPrefixes: string[] = [];
+  let start: VersionScanStart = {};
+  let prevKey: string | undefined;
+  if (o.keyMarker !== '') {
+    const cp = o.keyMarker.startsWith(o.prefix) ? commonPrefix(o.keyMarker, o.prefix, o.delimiter) : undefined;
+    const marker = o.versionIdMarker !== '' && cp === undefined ? store.getVersion(instance, o.keyMarker, o.versionIdMarker) : undefined;
+    if (marker) {
+      start = { afterVersion: { key: marker.key, epoch: marker.epoch, seq: marker.seq } };
+      prevKey = marker.key;
+    } else if (cp !== undefined) {
+      const succ = prefixSuccessor(cp);
+      start = succ !== undefined ? { from: succ } : { afterKey: o.keyMarker };
+    } else {
+      start = { afterKey: o.keyMarker };
+    }
+  }
+  let skip: string | undefined; // a common prefix with no successor string: its rows are passed over
+  const want = () => o.maxKeys - versions.length - commonPrefixes.length;
+  let next: { key?: string; version?: string } = {};
+  for (;;) {
+    const limit = Math.min(1000, Math.max(want(), 0) + 1);
+    const rows = store.scanVersions(instance, o.prefix, start, limit);
+    if (rows.length === 0) return { versions, commonPrefixes, truncated: false };
+    let reseek = false;
+    for (const r of rows) {
+      start = { afterVersion: { key: r.key, epoch: r.epoch, seq: r.seq } };
+      if (skip !== undefined && r.key.startsWith(skip)) continue;
+      skip = undefined;
+      const cp = commonPrefix(r.key, o.prefix, o.delimiter);
+      if (want() === 0) return { versions, commonPrefixes, truncated: true, nextKeyMarker: next.key, nextVersionIdMarker: next.version };
+      if (cp !== undefined) {
+        commonPrefixes.push(cp);
+        next = { key: cp };
+        const succ = prefixSuccessor(cp);
+        if (succ !== undefined) { start = { from: succ }; reseek = true; break; }
+        skip = cp;
+        continue;
+      }
+      versions.push({ row: r, isLatest: r.key !== prevKey });
+      prevKey = r.key;
+      next = { key: r.key, version: r.version_id };
+    }
+    if (!reseek && rows.length < limit) return { versions, commonPrefixes, truncated: false };
+  }
 }

@@ -14,10 +14,12 @@ const NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"';
 // Keys are taken byte for byte: no trimming, no number parsing.
 const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, trimValues: false, isArray: (name) => name === 'Object' });
 
-interface Outcome { key: string; error?: { code: string; message: string } }
+interface Outcome { key: string; versionId?: string; deleteMarker?: { versionId: string }; error?: { code: string; message: string } }
 
-/** The keys of a Delete document and its Quiet flag; MalformedXML for anything else. */
-export function parseDeleteRequest(body: string): { keys: string[]; quiet: boolean } {
+export interface DeleteTarget { key: string; versionId?: string }
+
+/** The objects of a Delete document (key, optional VersionId) and its Quiet flag; MalformedXML for anything else. */
+export function parseDeleteRequest(body: string): { objects: DeleteTarget[]; quiet: boolean } {
   if (XMLValidator.validate(body) !== true) throw new HttpError(400, 'MalformedXML', 'the Delete document is not well-formed XML');
   const doc = parser.parse(body) as { Delete?: { Object?: { Key?: unknown; VersionId?: unknown }[]; Quiet?: unknown } };
   const d = doc.Delete;
@@ -25,18 +27,20 @@ export function parseDeleteRequest(body: string): { keys: string[]; quiet: boole
   const objects = d.Object ?? [];
   if (objects.length === 0) throw new HttpError(400, 'MalformedXML', 'the Delete document names no Object');
   if (objects.length > MAX_KEYS) throw new HttpError(400, 'MalformedXML', `at most ${MAX_KEYS} keys per DeleteObjects request (${objects.length} given)`);
-  const keys = objects.map((o) => {
+  const targets = objects.map((o): DeleteTarget => {
     if (typeof o?.Key !== 'string' || o.Key === '') throw new HttpError(400, 'MalformedXML', 'every Object needs a Key');
-    return o.Key;
+    if (o.VersionId !== undefined && typeof o.VersionId !== 'string') throw new HttpError(400, 'MalformedXML', 'a VersionId is text');
+    const versionId = typeof o.VersionId === 'string' ? o.VersionId.trim() : '';
+    return versionId !== '' ? { key: o.Key, versionId } : { key: o.Key };
   });
   const quiet = String(d.Quiet ?? 'false').trim().toLowerCase() === 'true';
-  return { keys, quiet };
+  return { objects: targets, quiet };
 }
 
 export function deleteResultXml(outcomes: Outcome[], quiet: boolean): string {
   const items = outcomes.map((o) => o.error
     ? `<Error><Key>${xmlEscape(o.key)}</Key><Code>${o.error.code}</Code><Message>${xmlEscape(o.error.message)}</Message></Error>`
-    : quiet ? '' : `<Deleted><Key>${xmlEscape(o.key)}</Key></Deleted>`).join('');
+    : quiet ? '' : `<Deleted><Key>${xmlEscape(o.key)}</Key>${o.versionId !== undefined ? `<VersionId>${xmlEscape(o.versionId)}</VersionId>` : ''}${o.deleteMarker ? `<DeleteMarker>true</DeleteMarker><DeleteMarkerVersionId>${xmlEscape(o.deleteMarker.versionId)}</DeleteMarkerVersionId>` : ''}</Deleted>`).join('');
   return `<DeleteResult ${NS}>${items}</DeleteResult>`;
 }
 
@@ -44,14 +48,20 @@ export async function deleteObjects(ctx: RequestContext, zc: ZoneContext, b: Buc
   const body = await readSmallBody(ctx.req, 2 << 20);
   const md5 = headerValue(ctx.req.headers, 'content-md5');
   if (md5 !== undefined && createHash('md5').update(body).digest('base64') !== md5.trim()) throw new HttpError(400, 'BadDigest', 'Content-MD5 does not match the Delete document');
-  const { keys, quiet } = parseDeleteRequest(body.toString('utf8'));
+  const { objects, quiet } = parseDeleteRequest(body.toString('utf8'));
   // Concurrent deletes share the store's group commit: one transaction for the batch, in practice.
-  const outcomes = await Promise.all(keys.map(async (key): Promise<Outcome> => {
+  const outcomes = await Promise.all(objects.map(async ({ key, versionId }): Promise<Outcome> => {
     try {
       validateKey(key);
-      const { file } = await zc.store.grouped(() => zc.store.deleteObject(b, key));
-      await zc.files.remove(file);
-      return { key };
+      // As S3: a named version goes for good (and says whether it was a marker); else a marker may be made.
+      if (versionId !== undefined) {
+        const r = await zc.store.grouped(() => zc.store.deleteVersion(b, key, versionId));
+        await zc.files.remove(r.file);
+        return { key, versionId, ...(r.deleteMarker ? { deleteMarker: { versionId } } : {}) };
+      }
+      const r = await zc.store.grouped(() => zc.store.deleteObject(b, key));
+      await zc.files.remove(r.file);
+      return { key, ...(r.deleteMarker && r.versionId !== undefined ? { deleteMarker: { versionId: r.versionId } } : {}) };
     } catch (e) {
       if (e instanceof HttpError) return { key, error: { code: e.code, message: e.message } };
       zc.log('error', `DeleteObjects ${b.name}/${key}: ${(e as Error).message}`);
@@ -59,6 +69,6 @@ export async function deleteObjects(ctx: RequestContext, zc: ZoneContext, b: Buc
     }
   }));
   const failed = outcomes.filter((o) => o.error).length;
-  zc.log('info', `DeleteObjects ${b.name}: ${keys.length - failed} deleted, ${failed} failed`);
+  zc.log('info', `DeleteObjects ${b.name}: ${objects.length - failed} deleted, ${failed} failed`);
   sendXml(ctx.res, 200, deleteResultXml(outcomes, quiet));
 }

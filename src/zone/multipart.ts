@@ -5,6 +5,7 @@
  * commits it the way a PUT does (so the bucket-index and data logs record it and agents sync it).
  * Uploads nobody completes or aborts are swept after a configurable age.
  */
+import { systemVersionAsk, writtenVersionHeaders } from './versioning.js';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
@@ -228,6 +229,7 @@ export async function completeUpload(ctx: RequestContext, zc: ZoneContext, b: Bu
   }
   const size = parts.reduce((n, p) => n + p.size, 0);
   const etag = multipartEtag(parts.map((p) => p.etag));
+  const ask = systemVersionAsk(ctx);
   set.add(uploadId);
   let result;
   try {
@@ -241,7 +243,7 @@ export async function completeUpload(ctx: RequestContext, zc: ZoneContext, b: Bu
       result = await zc.store.grouped(() => zc.store.completeUpload(b, uploadId, {
         key, size, etag, file: written.file, inline: written.inline,
         content_type: u.content_type, meta: u.meta, attrs: u.attrs,
-      }));
+      }, ask));
     } catch (e) {
       await zc.files.remove(written.file);
       throw e;
@@ -252,7 +254,7 @@ export async function completeUpload(ctx: RequestContext, zc: ZoneContext, b: Bu
   // Unlisted parts go too, as in S3: complete discards what the list does not name.
   for (const f of result.partFiles) await zc.files.remove(f);
   await zc.files.remove(result.replaced);
-  sendXml(ctx.res, 200, `<CompleteMultipartUploadResult ${NS}><Location>${xmlEscape(objectUrl(zc, b.name, key))}</Location><Bucket>${xmlEscape(b.name)}</Bucket><Key>${xmlEscape(key)}</Key><ETag>&quot;${etag}&quot;</ETag></CompleteMultipartUploadResult>`);
+  sendXml(ctx.res, 200, `<CompleteMultipartUploadResult ${NS}><Location>${xmlEscape(objectUrl(zc, b.name, key))}</Location><Bucket>${xmlEscape(b.name)}</Bucket><Key>${xmlEscape(key)}</Key><ETag>&quot;${etag}&quot;</ETag></CompleteMultipartUploadResult>`, writtenVersionHeaders(result.versionId));
 }
 
 /** Forgets an upload and unlinks its parts; false when it was already gone. */

@@ -13,10 +13,15 @@ export function userMetadata(headers: IncomingHttpHeaders): Record<string, strin
   return meta;
 }
 
-export function parseCopySource(header: string): { bucket: string; key: string } {
+export function parseCopySource(header: string): { bucket: string; key: string; versionId?: string } {
   let raw = header.startsWith('/') ? header.slice(1) : header;
   const q = raw.indexOf('?');
-  if (q >= 0) raw = raw.slice(0, q);
+  let versionId: string | undefined;
+  if (q >= 0) {
+    const v = new URLSearchParams(raw.slice(q + 1)).get('versionId');
+    if (v !== null && v !== '') versionId = v;
+    raw = raw.slice(0, q);
+  }
   let decoded: string;
   try {
     decoded = decodeURIComponent(raw);
@@ -25,7 +30,7 @@ export function parseCopySource(header: string): { bucket: string; key: string }
   }
   const slash = decoded.indexOf('/');
   if (slash <= 0 || slash === decoded.length - 1) throw new HttpError(400, 'InvalidArgument', 'x-amz-copy-source must be bucket/key');
-  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1) };
+  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1), ...(versionId !== undefined ? { versionId } : {}) };
 }
 
 /**

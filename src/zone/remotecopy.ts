@@ -19,6 +19,8 @@ import { parseAcl, parseTagging } from '../rgw/attrxml.js';
 import { rowAttrs, type StoredAttrs } from './objectattrs.js';
 import { decodeEmbedded, EMBEDDED_LEN_HEADER, MAX_EMBEDDED_BYTES, PREPEND_QUERY, readPrefix, type PulledVersion } from '../rgw/prepend.js';
 import { decodeCephPrepended, type CephPrepended } from '../rgw/cephattrs.js';
+import { systemVersionAsk, VERSION_HEADER, writtenVersionHeaders } from './versioning.js';
+import { validVersionId } from './versions.js';
 
 const FETCH_HEADERS_TIMEOUT_MS = 30_000;
 const FETCH_BODY_TIMEOUT_MS = 60_000;
@@ -66,7 +68,8 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
   setState('in-progress');
 
   // Attributes and bytes in one answer (RGW's prepend-metadata): they describe one version.
-  const path = `/${s3Encode(src.bucket, false)}/${s3Encode(src.key, true)}?${PREPEND_QUERY}=true`;
+  const versionQuery = src.versionId !== undefined ? `&versionId=${s3Encode(src.versionId, false)}` : '';
+  const path = `/${s3Encode(src.bucket, false)}/${s3Encode(src.key, true)}?${PREPEND_QUERY}=true${versionQuery}`;
   const url = new URL(zone.endpoint);
   const su = zc.realm.systemUser;
   const headers = signRequest({ method: 'GET', host: url.host, path, headers: {} }, { accessKey: su.accessKey, secretKey: su.secretKey }, 'v4');
@@ -104,7 +107,7 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
     }
     pulled = embedded
       ? { attrs: embedded.attrs, stored: storedFrom(embedded.attrs) }
-      : await sourceAttrs(zone.endpoint, src, rh, { accessKey: su.accessKey, secretKey: su.secretKey }, ceph ?? {});
+      : await sourceAttrs(zone.endpoint, { ...src, versionId: src.versionId ?? headerValue(rh, VERSION_HEADER) }, rh, { accessKey: su.accessKey, secretKey: su.secretKey }, ceph ?? {});
   } catch (e) {
     await resp.body.dump().catch(() => undefined);
     setState('error');
@@ -126,8 +129,16 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
     ctx.res.writeHead(304, { 'Content-Length': 0, ...dropOnDelivery() });
     ctx.res.end();
   };
-  const early = zc.store.getObject(dest.instance, key);
-  if (early && keepLocal(early)) {
+  // Into a versioned bucket this is replication of one version: the agent's id, else the source's.
+  const asked = systemVersionAsk(ctx);
+  const sourceVersion = headerValue(rh, VERSION_HEADER);
+  const ask = { ...asked, versionId: asked.versionId ?? (sourceVersion !== undefined && validVersionId(sourceVersion) ? sourceVersion : undefined), skipSameEtag: true };
+  const destVersioned = zc.store.versioningState(dest.instance) !== 'off';
+  // Versioned: the version is already here when this id has this ETag; the current version says
+  // nothing about an older one being recreated, so copy-if-newer does not apply.
+  const early = destVersioned ? undefined : zc.store.getObject(dest.instance, key);
+  const have = destVersioned && ask.versionId !== undefined ? zc.store.getVersion(dest.instance, key, ask.versionId) : undefined;
+  if ((early && keepLocal(early)) || (have && !have.delete_marker && have.etag === srcEtag)) {
     await resp.body.dump();
     return notModified();
   }
@@ -157,7 +168,7 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
       meta: JSON.stringify(pulled.attrs.meta),
       mtime_us: srcMtime,
       attrs: JSON.stringify(pulled.stored),
-    }, keepLocal));
+    }, keepLocal, ask));
   } catch (e) {
     await zc.files.remove(written.file);
     setState('error');
@@ -170,7 +181,7 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
   await zc.files.remove(result.replaced);
   setState('complete');
   // The size lets an agent count bytes synced without a HEAD per object.
-  sendXml(ctx.res, 200, copyObjectResult(etag || written.md5, result.mtime_us), { 'Rgwx-Object-Size': written.size, ...dropOnDelivery() });
+  sendXml(ctx.res, 200, copyObjectResult(etag || written.md5, result.mtime_us), { 'Rgwx-Object-Size': written.size, ...writtenVersionHeaders(result.versionId), ...dropOnDelivery() });
 }
 
 interface PulledAttrs { attrs: ObjectAttrs; stored: StoredAttrs }
@@ -181,10 +192,12 @@ interface PulledAttrs { attrs: ObjectAttrs; stored: StoredAttrs }
  * own GETs (S3 has no other way), tags only when the answer counts some. A source without
  * ?tagging or ?acl (501/405) has none to give.
  */
-async function sourceAttrs(endpoint: string, src: { bucket: string; key: string }, rh: Record<string, string | string[] | undefined>, cred: { accessKey: string; secretKey: string }, known: CephPrepended): Promise<PulledAttrs> {
+async function sourceAttrs(endpoint: string, src: { bucket: string; key: string; versionId?: string }, rh: Record<string, string | string[] | undefined>, cred: { accessKey: string; secretKey: string }, known: CephPrepended): Promise<PulledAttrs> {
   const attrs = attrsFromHeaders(rh);
   const sub = async (name: string): Promise<string | undefined> => {
-    const path = `/${s3Encode(src.bucket, false)}/${s3Encode(src.key, true)}?${name}`;
+    // The same version as the GET whose headers these complete.
+    const version = src.versionId !== undefined ? `&versionId=${s3Encode(src.versionId, false)}` : '';
+    const path = `/${s3Encode(src.bucket, false)}/${s3Encode(src.key, true)}?${name}${version}`;
     const url = new URL(endpoint);
     const headers = signRequest({ method: 'GET', host: url.host, path, headers: {} }, cred, 'v4');
     const r = await request(`${endpoint}${path}`, { method: 'GET', headers, headersTimeout: FETCH_HEADERS_TIMEOUT_MS, bodyTimeout: FETCH_BODY_TIMEOUT_MS });

@@ -17,11 +17,13 @@ import { secUsec } from '../rgw/clock.js';
 import { uploadBody } from './chunked.js';
 import { checksumHeader } from './checksums.js';
 import type { BucketRow, ObjectRow } from './store.js';
+import { askedVersionId, deleteOp, listObjectVersions, readableVersion, systemVersionAsk, VERSION_HEADER, versioningOp, writtenVersionHeaders } from './versioning.js';
+import { NULL_VERSION } from './versions.js';
 
 const MAX_KEY_BYTES = 1024;
 const MAX_PUT_BYTES = 5 * 1024 ** 3;
 /** Bucket sub-resources we do not implement: answer 501 instead of silently listing. */
-const UNSUPPORTED_SUBRESOURCES = ['cors', 'lifecycle', 'policy', 'versions', 'website', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'requestPayment', 'accelerate', 'analytics', 'inventory', 'metrics', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering', 'attributes'];
+const UNSUPPORTED_SUBRESOURCES = ['cors', 'lifecycle', 'policy', 'website', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'requestPayment', 'accelerate', 'analytics', 'inventory', 'metrics', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering', 'attributes'];
 
 export function validateBucketName(name: string): void {
   // RGW's relaxed rules: 3-255 chars, letters, digits, '.', '-', '_'; no path tricks.
@@ -75,19 +77,11 @@ export async function handleS3(ctx: RequestContext, zc: ZoneContext): Promise<vo
       if (method !== 'POST') throw new HttpError(405, 'MethodNotAllowed', 'DeleteObjects is POST /bucket?delete');
       return deleteObjects(ctx, zc, bucketFor(ctx, zc, bucket), validateKey);
     }
-    if (ctx.url.query.has('versioning')) return versioning(ctx, zc, bucket, method);
+    if (ctx.url.query.has('versioning')) return versioningOp(ctx, zc, bucketFor(ctx, zc, bucket), method);
     return bucketOp(ctx, zc, bucket, method);
   }
   validateKey(key);
   return objectOp(ctx, zc, bucket, key, method);
-}
-
-/** Versioning is never enabled here yet: GET says so as S3 does for such a bucket (an empty configuration). */
-function versioning(ctx: RequestContext, zc: ZoneContext, name: string, method: string): void {
-  bucketFor(ctx, zc, name);
-  if (method === 'PUT') throw new HttpError(501, 'NotImplemented', 'the embedded zone does not implement bucket versioning yet (GET ?versioning answers "never enabled")');
-  if (method !== 'GET') throw new HttpError(405, 'MethodNotAllowed');
-  sendXml(ctx.res, 200, '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>');
 }
 
 function listBuckets(ctx: RequestContext, zc: ZoneContext): void {
@@ -122,6 +116,7 @@ async function bucketOp(ctx: RequestContext, zc: ZoneContext, name: string, meth
   }
   if (method !== 'GET') throw new HttpError(405, 'MethodNotAllowed');
   if (query.has('uploads')) return listUploads(ctx, zc, b);
+  if (query.has('versions')) return listObjectVersions(ctx, zc, b);
   if (query.has('location')) return sendXml(ctx.res, 200, locationConstraint(zc.realm.zonegroup));
 
   const delimiter = query.get('delimiter') || undefined;
@@ -195,21 +190,16 @@ async function objectOp(ctx: RequestContext, zc: ZoneContext, bucketName: string
     if (ctx.req.headers['x-amz-copy-source'] !== undefined) return localCopy(ctx, zc, b, key);
     return putObject(ctx, zc, b, key);
   }
-  if (method === 'DELETE') {
-    const { file } = await zc.store.grouped(() => zc.store.deleteObject(b, key));
-    await zc.files.remove(file);
-    return sendEmpty(ctx.res, 204);
-  }
+  if (method === 'DELETE') return deleteOp(ctx, zc, b, key);
   if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'MethodNotAllowed');
-  const o = zc.store.getObject(b.instance, key);
-  if (!o) throw new HttpError(404, 'NoSuchKey', `no key ${key} in ${bucketName}`);
+  const { row: o, headers: versionHeaders } = readableVersion(zc, b, key, askedVersionId(query));
   const checksumMode = headerValue(ctx.req.headers, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED';
-  const headers = objectHeaders(o, ctx.user.key.system, checksumMode);
+  const headers = { ...objectHeaders(o, ctx.user.key.system, checksumMode), ...versionHeaders };
   const pre = precondition(conditionsOf(ctx.req.headers), o.etag, o.mtime_us / 1000);
   if (pre === 'failed') throw new HttpError(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
   if (pre === 'not-modified') {
     // No Content-Length: a 304 describes the object, and 0 would misstate its length.
-    ctx.res.writeHead(304, { ETag: headers.ETag, 'Last-Modified': headers['Last-Modified'] });
+    ctx.res.writeHead(304, { ETag: headers.ETag, 'Last-Modified': headers['Last-Modified'], ...versionHeaders });
     return void ctx.res.end();
   }
   if (method === 'HEAD') return sendEmpty(ctx.res, 200, { ...headers, 'Content-Length': o.size });
@@ -274,6 +264,7 @@ async function putObject(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key
   const { headers } = upload;
   // Checked before the body is read: a bad tag set or ACL costs no upload.
   const attrs = requestAttrs(headers, actingUid(ctx), b.owner);
+  const ask = systemVersionAsk(ctx);
   let written;
   try {
     written = await zc.files.write(upload.body, upload.size, { sha256: ctx.payloadSha256 !== undefined });
@@ -296,21 +287,22 @@ async function putObject(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key
       content_type: headers['content-type'] ?? 'binary/octet-stream',
       meta: JSON.stringify(userMetadata(headers)),
       attrs: JSON.stringify(attrs),
-    }));
+    }, undefined, ask));
   } catch (e) {
     await zc.files.remove(written.file);
     throw e;
   }
   await zc.files.remove(result.replaced);
-  sendEmpty(ctx.res, 200, { ETag: `"${written.md5}"`, ...(attrs.checksum ? { [checksumHeader(attrs.checksum.algorithm)]: attrs.checksum.value } : {}) });
+  sendEmpty(ctx.res, 200, { ETag: `"${written.md5}"`, ...(attrs.checksum ? { [checksumHeader(attrs.checksum.algorithm)]: attrs.checksum.value } : {}), ...writtenVersionHeaders(result.versionId) });
 }
 
 /** Parses x-amz-copy-source ("bucket/key" or "/bucket/key", URL-encoded, optional ?versionId). */
 async function localCopy(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key: string): Promise<void> {
   const src = parseCopySource(headerValue(ctx.req.headers, 'x-amz-copy-source') ?? '');
   const sb = bucketFor(ctx, zc, src.bucket);
-  const so = zc.store.getObject(sb.instance, src.key);
-  if (!so) throw new HttpError(404, 'NoSuchKey', `no key ${src.key} in ${src.bucket}`);
+  const so = zc.store.getVersion(sb.instance, src.key, src.versionId);
+  if (!so || so.delete_marker) throw new HttpError(404, src.versionId !== undefined && !so ? 'NoSuchVersion' : 'NoSuchKey', `no ${src.versionId !== undefined ? `version ${src.versionId} of ` : ''}key ${src.key} in ${src.bucket}`);
+  const ask = systemVersionAsk(ctx);
   const directive = (headerValue(ctx.req.headers, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
   if (directive !== 'COPY' && directive !== 'REPLACE') throw new HttpError(400, 'InvalidArgument', 'x-amz-metadata-directive must be COPY or REPLACE');
   const written = await zc.files.write(zc.files.read(so.file), so.size);
@@ -334,29 +326,32 @@ async function localCopy(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key
       content_type: replace ? ctx.req.headers['content-type'] ?? 'binary/octet-stream' : so.content_type,
       meta: replace ? JSON.stringify(userMetadata(ctx.req.headers)) : so.meta,
       attrs: JSON.stringify(attrs),
-    }));
+    }, undefined, ask));
   } catch (e) {
     await zc.files.remove(written.file);
     throw e;
   }
   await zc.files.remove(result.replaced);
-  sendXml(ctx.res, 200, copyObjectResult(so.etag, result.mtime_us));
+  const sourceVersion: Record<string, string> = src.versionId !== undefined || so.version_id !== NULL_VERSION ? { 'x-amz-copy-source-version-id': so.version_id } : {};
+  sendXml(ctx.res, 200, copyObjectResult(so.etag, result.mtime_us), { ...sourceVersion, ...writtenVersionHeaders(result.versionId) });
 }
 
 /** GET/PUT/DELETE ?tagging and GET/PUT ?acl of one object. */
 async function objectSubresource(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key: string, method: string): Promise<void> {
-  const o = zc.store.getObject(b.instance, key);
-  if (!o) throw new HttpError(404, 'NoSuchKey', `no key ${key} in ${b.name}`);
+  const versionId = askedVersionId(ctx.url.query);
+  const { row: o, headers: vh } = readableVersion(zc, b, key, versionId);
+  // A change of the current version names it, so a version written meanwhile is left alone.
+  const target = versionId ?? (vh[VERSION_HEADER] !== undefined ? o.version_id : undefined);
   const attrs = parseStoredAttrs(o.attrs);
   const tagging = ctx.url.query.has('tagging');
   if (method === 'GET') {
-    if (tagging) return sendXml(ctx.res, 200, taggingXml(attrs.tags ?? ''));
+    if (tagging) return sendXml(ctx.res, 200, taggingXml(attrs.tags ?? ''), vh);
     const name = (id: string) => zc.store.getUser(id)?.data.display_name ?? id;
-    return sendXml(ctx.res, 200, aclXml(attrs.acl ?? defaultAcl(b.owner), name));
+    return sendXml(ctx.res, 200, aclXml(attrs.acl ?? defaultAcl(b.owner), name), vh);
   }
   if (method === 'DELETE' && tagging) {
-    zc.store.updateObjectAttrs(b, key, JSON.stringify({ ...attrs, tags: undefined }));
-    return sendEmpty(ctx.res, 204);
+    zc.store.updateObjectAttrs(b, key, JSON.stringify({ ...attrs, tags: undefined }), target);
+    return sendEmpty(ctx.res, 204, vh);
   }
   if (method !== 'PUT') throw new HttpError(405, 'MethodNotAllowed');
   const body = (await readSmallBody(ctx.req, 64 << 10)).toString('utf8');
@@ -372,8 +367,8 @@ async function objectSubresource(ctx: RequestContext, zc: ZoneContext, b: Bucket
       attrs.acl = { owner: acl.owner || attrs.acl?.owner || b.owner, grants: acl.grants };
     }
   }
-  zc.store.updateObjectAttrs(b, key, JSON.stringify(attrs));
-  sendEmpty(ctx.res, 200);
+  zc.store.updateObjectAttrs(b, key, JSON.stringify(attrs), target);
+  sendEmpty(ctx.res, 200, vh);
 }
 
 function embeddedPrefix(o: ObjectRow, b: BucketRow): Buffer {

@@ -1,6 +1,7 @@
 /** S3 XML answers the zone produces. */
 import { xmlEscape } from './http.js';
-import type { BucketRow, ObjectRow } from './store.js';
+import type { BucketRow, ObjectRow, VersionRow } from './store.js';
+import type { VersioningState } from './versions.js';
 
 const NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"';
 
@@ -77,4 +78,41 @@ export function copyObjectResult(etag: string, mtimeUs: number): string {
 
 export function locationConstraint(zonegroup: string): string {
   return `<LocationConstraint ${NS}>${xmlEscape(zonegroup)}</LocationConstraint>`;
+}
+
+/** GET ?versioning: the Status once versioning was ever set, else the empty configuration (S3). */
+export function versioningConfiguration(state: VersioningState): string {
+  if (state === 'off') return `<VersioningConfiguration ${NS}/>`;
+  return `<VersioningConfiguration ${NS}><Status>${state === 'enabled' ? 'Enabled' : 'Suspended'}</Status></VersioningConfiguration>`;
+}
+
+export interface ListedVersion { row: VersionRow; isLatest: boolean }
+
+export interface VersionListResult {
+  versions: ListedVersion[];
+  commonPrefixes: string[];
+  truncated: boolean;
+  nextKeyMarker?: string;
+  nextVersionIdMarker?: string;
+}
+
+export interface VersionListParams extends ListParams { keyMarker: string; versionIdMarker: string }
+
+function storageClassOf(attrs: string): string {
+  const a = JSON.parse(attrs) as { storageClass?: string };
+  return a.storageClass ?? 'STANDARD';
+}
+
+export function listVersionsResult(p: VersionListParams, r: VersionListResult): string {
+  const items = r.versions.map(({ row, isLatest }) => {
+    const head = `<Key>${enc(row.key, p.encodeUrl)}</Key><VersionId>${xmlEscape(row.version_id)}</VersionId><IsLatest>${isLatest}</IsLatest><LastModified>${isoSeconds(row.mtime_us)}</LastModified>`;
+    return row.delete_marker
+      ? `<DeleteMarker>${head}${owner(p.owner)}</DeleteMarker>`
+      : `<Version>${head}<ETag>&quot;${xmlEscape(row.etag)}&quot;</ETag><Size>${row.size}</Size><StorageClass>${xmlEscape(storageClassOf(row.attrs))}</StorageClass>${owner(p.owner)}</Version>`;
+  }).join('');
+  const next = r.truncated
+    ? (r.nextKeyMarker !== undefined ? `<NextKeyMarker>${enc(r.nextKeyMarker, p.encodeUrl)}</NextKeyMarker>` : '')
+      + (r.nextVersionIdMarker !== undefined ? `<NextVersionIdMarker>${xmlEscape(r.nextVersionIdMarker)}</NextVersionIdMarker>` : '')
+    : '';
+  return `<ListVersionsResult ${NS}>${commonHead(p)}<KeyMarker>${enc(p.keyMarker, p.encodeUrl)}</KeyMarker><VersionIdMarker>${xmlEscape(p.versionIdMarker)}</VersionIdMarker>${next}<IsTruncated>${r.truncated}</IsTruncated>${items}${prefixesXml(r.commonPrefixes, p)}</ListVersionsResult>`;
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { MonotonicClock, isoFromUs } from './clock.js';
 import { bilogOpId, logEntryId } from './markers.js';
 import { isInlineFile } from './objectfiles.js';
+import { currentOf, flagsFor, NULL_VERSION, planVersion, stateFromFlags, type VersionAsk, type VersioningState, type VersionPlan } from './versions.js';
 import type { PeriodConfig } from './realm.js';
 import { isStartMarker } from '../rgw/markers.js';
 import { dataShard, metadataShard } from '../rgw/shard.js';
@@ -57,6 +58,32 @@ export interface ObjectRow {
   /** JSON of the other attributes (objectattrs.ts StoredAttrs): headers, storage class, tags, ACL. */
   attrs: string;
 }
+
+/** One version of a versioned key (table versions); a delete marker has no bytes (file ''). */
+export interface VersionRow extends ObjectRow {
+  version_id: string;
+  epoch: number;
+  seq: number;
+  delete_marker: number;
+}
+
+/** Where a ListObjectVersions page resumes: from a key, after a key, or after one version of a key. */
+export type VersionScanStart =
+  | { from: string }
+  | { afterKey: string }
+  | { afterVersion: { key: string; epoch: number; seq: number } }
+  | Record<string, never>;
+
+/** What a versioned change writes to the bucket-index log beside the key. */
+interface BilogVersion { instance: string; epoch: number }
+
+/** The bilog spells the null version's instance '' (as RGW does). */
+function bilogInstance(versionId: string): string {
+  return versionId === NULL_VERSION ? '' : versionId;
+}
+
+/** A key's versions as stored, or its pre-versioning object as the null version not yet moved in. */
+interface KeyStack { versions: VersionRow[]; adoptable: boolean }
 
 /** A committed period, as RGW's `period update --commit` makes one. */
 export interface Period {
@@ -115,6 +142,8 @@ CREATE TABLE IF NOT EXISTS mdlog (shard INTEGER NOT NULL, id TEXT NOT NULL, sect
 CREATE TABLE IF NOT EXISTS periods (realm_epoch INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, predecessor TEXT NOT NULL, config TEXT NOT NULL, committed_us INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS datalog (shard INTEGER NOT NULL, id TEXT NOT NULL, key TEXT NOT NULL, time_us INTEGER NOT NULL, PRIMARY KEY (shard, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bilog (instance TEXT NOT NULL, op_id TEXT NOT NULL, op TEXT NOT NULL, object TEXT NOT NULL, index_ver INTEGER NOT NULL, time_us INTEGER NOT NULL, op_tag TEXT NOT NULL, PRIMARY KEY (instance, op_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS olh (instance TEXT NOT NULL, key TEXT NOT NULL, epoch INTEGER NOT NULL, PRIMARY KEY (instance, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS versions (instance TEXT NOT NULL, key TEXT NOT NULL, version_id TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL, delete_marker INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL, content_type TEXT NOT NULL, meta TEXT NOT NULL, mtime_us INTEGER NOT NULL, file TEXT NOT NULL, attrs TEXT NOT NULL, PRIMARY KEY (instance, key, version_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS locks (type TEXT NOT NULL, shard INTEGER NOT NULL, zone_id TEXT NOT NULL, locker_id TEXT NOT NULL, expires_ms INTEGER NOT NULL, PRIMARY KEY (type, shard));
 CREATE TABLE IF NOT EXISTS inline_bodies (file TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS replica_log (type TEXT NOT NULL, entity TEXT NOT NULL, daemon_id TEXT NOT NULL, marker TEXT NOT NULL, time TEXT NOT NULL, items TEXT NOT NULL, PRIMARY KEY (type, entity));
@@ -163,6 +192,11 @@ export class Store {
     // Data dirs from before the zone kept every attribute: add the column, empty for old objects.
     const cols = this.db.prepare('PRAGMA table_info(objects)').all() as { name: string }[];
     if (!cols.some((c) => c.name === 'attrs')) this.db.exec("ALTER TABLE objects ADD COLUMN attrs TEXT NOT NULL DEFAULT '{}'");
+    // Data dirs from before versioning: their bilog entries are all unversioned.
+    const bilogCols = new Set((this.db.prepare('PRAGMA table_info(bilog)').all() as { name: string }[]).map((c) => c.name));
+    if (!bilogCols.has('obj_instance')) this.db.exec("ALTER TABLE bilog ADD COLUMN obj_instance TEXT NOT NULL DEFAULT ''");
+    if (!bilogCols.has('versioned')) this.db.exec('ALTER TABLE bilog ADD COLUMN versioned INTEGER NOT NULL DEFAULT 0');
+    if (!bilogCols.has('olh_epoch')) this.db.exec('ALTER TABLE bilog ADD COLUMN olh_epoch INTEGER NOT NULL DEFAULT 0');
     this.clock = new MonotonicClock(this.counter('clock_us'));
     // One transaction: a crash between adding the column and assigning the old rows to the first
     // period would otherwise leave entries in no period's log.
@@ -336,15 +370,15 @@ export class Store {
     this.stmt('INSERT INTO datalog (shard, id, key, time_us) VALUES (?, ?, ?, ?)').run(shard, id, instance, us);
   }
 
-  private appendBilog(bucket: string, instance: string, op: 'write' | 'del', object: string): void {
+  private appendBilog(bucket: string, instance: string, op: 'write' | 'del' | 'link_olh' | 'link_olh_del' | 'unlink_instance', object: string, v?: BilogVersion): void {
     const row = this
       .stmt('UPDATE bucket_instances SET index_ver = index_ver + 1 WHERE key = ? RETURNING index_ver')
       .get(instance) as { index_ver: number } | undefined;
     if (!row) throw new StoreError(404, 'NoSuchBucket', `bucket instance ${instance} does not exist`);
     const us = this.tick();
     this
-      .stmt('INSERT INTO bilog (instance, op_id, op, object, index_ver, time_us, op_tag) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(instance, bilogOpId(row.index_ver), op, object, row.index_ver, us, tag());
+      .stmt('INSERT INTO bilog (instance, op_id, op, object, index_ver, time_us, op_tag, obj_instance, versioned, olh_epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(instance, bilogOpId(row.index_ver), op, object, row.index_ver, us, tag(), v?.instance ?? '', v ? 1 : 0, v?.epoch ?? 0);
     this.appendDatalog(bucket, instance, us);
   }
 
@@ -451,7 +485,8 @@ export class Store {
     return this.tx(() => {
       const b = this.getBucket(name);
       if (!b) throw new StoreError(404, 'NoSuchBucket', `no bucket ${name}`);
-      if (this.stmt('SELECT 1 FROM objects WHERE instance = ? LIMIT 1').get(b.instance)) {
+      // A bucket holding only old versions or delete markers is not empty either (S3).
+      if (this.stmt('SELECT 1 FROM objects WHERE instance = ? LIMIT 1').get(b.instance) || this.stmt('SELECT 1 FROM versions WHERE instance = ? LIMIT 1').get(b.instance)) {
         throw new StoreError(409, 'BucketNotEmpty', `bucket ${name} is not empty`);
       }
       this.removeMetadata('bucket', name);
@@ -556,9 +591,12 @@ export class Store {
       if (!prev) return { found: false, files: [] };
       let files: string[] = [];
       if (section === 'bucket.instance') {
-        files = (this.stmt('SELECT file FROM objects WHERE instance = ?').all(key) as { file: string }[]).map((r) => r.file);
-        this.stmt('DELETE FROM inline_bodies WHERE file IN (SELECT file FROM objects WHERE instance = ?)').run(key);
+        // A current version's file is named by its version row and by objects: listed once.
+        files = (this.stmt("SELECT file FROM objects WHERE instance = ? UNION SELECT file FROM versions WHERE instance = ? AND file != ''").all(key, key) as { file: string }[]).map((r) => r.file);
+        this.stmt('DELETE FROM inline_bodies WHERE file IN (SELECT file FROM objects WHERE instance = ? UNION SELECT file FROM versions WHERE instance = ?)').run(key, key);
         this.stmt('DELETE FROM objects WHERE instance = ?').run(key);
+        this.stmt('DELETE FROM versions WHERE instance = ?').run(key);
+        this.stmt('DELETE FROM olh WHERE instance = ?').run(key);
         // Uploads in progress go with their bucket (RGW aborts them too): nothing could complete them.
         for (const u of this.stmt('SELECT upload_id FROM uploads WHERE instance = ?').all(key) as { upload_id: string }[]) files.push(...this.dropUpload(u.upload_id).files);
       }
@@ -575,17 +613,18 @@ export class Store {
   }
 
   /**
-   * Points the index at a new, already durable file. Returns the file it replaced (to unlink after
-   * the commit). mtime defaults to now; a remote copy passes the source's mtime.
+   * Installs an object. In a versioned bucket it is a new version of the key (versions.ts
+   * planVersion decides its id, epoch and what it replaces); otherwise it replaces the object.
+   * Returns the file it freed (to unlink after the commit). mtime defaults to now; a remote copy
+   * passes the source's mtime. `keepIfNewer` (remote copy with copy-if-newer, unversioned) and
+   * `ask.skipSameEtag` (remote copy of a version this zone already has) decide in the same
+   * transaction, so a slow copy never replaces what arrived meanwhile: they answer `skipped`.
    */
-  /**
-   * Installs an object. `keepIfNewer` (remote copy with copy-if-newer) decides in the same
-   * transaction, so a copy that was slow to arrive never replaces a newer version written
-   * meanwhile: it answers `skipped` and changes nothing.
-   */
-  commitObject(bucket: BucketRow, o: Omit<ObjectRow, 'instance' | 'mtime_us' | 'attrs'> & { mtime_us?: number; attrs?: string; inline?: Buffer }, keepIfNewer?: (current: ObjectRow) => boolean): { replaced?: string; mtime_us: number; skipped?: boolean } {
+  commitObject(bucket: BucketRow, o: Omit<ObjectRow, 'instance' | 'mtime_us' | 'attrs'> & { mtime_us?: number; attrs?: string; inline?: Buffer }, keepIfNewer?: (current: ObjectRow) => boolean, ask: VersionAsk & { skipSameEtag?: boolean } = {}): { replaced?: string; mtime_us: number; skipped?: boolean; versionId?: string } {
     return this.tx(() => {
       if (!this.instanceExists(bucket.instance)) throw new StoreError(404, 'NoSuchBucket', `bucket ${bucket.name} does not exist`);
+      const planned = this.plan(bucket.instance, o.key, ask);
+      if (planned) return this.commitVersion(bucket, o, planned.stack, planned.plan, ask.skipSameEtag === true);
       const prev = this.getObject(bucket.instance, o.key);
       if (prev && keepIfNewer?.(prev)) return { mtime_us: prev.mtime_us, skipped: true };
       if (isInlineFile(o.file)) {
@@ -602,21 +641,64 @@ export class Store {
     });
   }
 
+  private commitVersion(bucket: BucketRow, o: Parameters<Store['commitObject']>[1], stack: KeyStack, plan: VersionPlan, skipSameEtag: boolean): { replaced?: string; mtime_us: number; skipped?: boolean; versionId: string } {
+    const same = plan.replaces !== undefined ? stack.versions.find((v) => v.version_id === plan.replaces) : undefined;
+    if (skipSameEtag && same && !same.delete_marker && same.etag === o.etag) return { mtime_us: same.mtime_us, skipped: true, versionId: same.version_id };
+    this.adopt(stack);
+    if (isInlineFile(o.file)) {
+      if (!o.inline) throw new Error(`commitObject: inline body ${o.file} without its data`);
+      this.stmt('INSERT INTO inline_bodies (file, data) VALUES (?, ?)').run(o.file, o.inline);
+    }
+    const replaced = same ? this.dropVersionRow(bucket.instance, o.key, same) : undefined;
+    const mtime = o.mtime_us ?? this.tick();
+    this.insertVersion({ instance: bucket.instance, key: o.key, version_id: plan.versionId, epoch: plan.epoch, seq: this.bump('version_seq'), delete_marker: 0, size: o.size, etag: o.etag, content_type: o.content_type, meta: o.meta, mtime_us: mtime, file: o.file, attrs: o.attrs ?? '{}' });
+    this.relink(bucket.instance, o.key);
+    this.logVersioned(bucket, 'link_olh', o.key, plan.versionId, plan.epoch);
+    return { replaced, mtime_us: mtime, versionId: plan.versionId };
+  }
+
   /**
-   * Changes an object's tags or ACL. It is a change of the object like any write: logged, and its
-   * mtime moves, so a zone pulling it with copy-if-newer sees something newer to copy.
+   * Changes an object's tags or ACL (of one version, when named). It is a change of the object
+   * like any write: logged, and its mtime moves, so a zone pulling it with copy-if-newer sees
+   * something newer to copy.
    */
-  updateObjectAttrs(bucket: BucketRow, key: string, attrs: string): boolean {
+  updateObjectAttrs(bucket: BucketRow, key: string, attrs: string, versionId?: string): boolean {
     return this.tx(() => {
-      if (!this.getObject(bucket.instance, key)) return false;
-      this.stmt('UPDATE objects SET attrs = ?, mtime_us = ? WHERE instance = ? AND key = ?').run(attrs, this.tick(), bucket.instance, key);
-      this.appendBilog(bucket.name, bucket.instance, 'write', key);
+      const versions = this.keyVersions(bucket.instance, key);
+      if (versions.length === 0) {
+        if (versionId !== undefined && versionId !== NULL_VERSION) return false;
+        if (!this.getObject(bucket.instance, key)) return false;
+        this.stmt('UPDATE objects SET attrs = ?, mtime_us = ? WHERE instance = ? AND key = ?').run(attrs, this.tick(), bucket.instance, key);
+        this.appendBilog(bucket.name, bucket.instance, 'write', key);
+        return true;
+      }
+      const v = versionId === undefined ? currentOf(versions) : versions.find((x) => x.version_id === versionId);
+      if (!v || v.delete_marker) return false;
+      this.stmt('UPDATE versions SET attrs = ?, mtime_us = ? WHERE instance = ? AND key = ? AND version_id = ?').run(attrs, this.tick(), bucket.instance, key, v.version_id);
+      this.relink(bucket.instance, key);
+      this.logVersioned(bucket, 'link_olh', key, v.version_id, v.epoch);
       return true;
     });
   }
 
-  deleteObject(bucket: BucketRow, key: string): { file?: string } {
+  /**
+   * DELETE without a version id: removes the object, or in a versioned bucket adds a delete
+   * marker (suspended: the null marker, replacing the null version). Returns the file freed.
+   */
+  deleteObject(bucket: BucketRow, key: string, ask: VersionAsk = {}): { file?: string; versionId?: string; deleteMarker?: boolean } {
     return this.tx(() => {
+      const planned = this.plan(bucket.instance, key, ask);
+      if (planned) {
+        const { stack, plan } = planned;
+        if (!this.instanceExists(bucket.instance)) throw new StoreError(404, 'NoSuchBucket', `bucket ${bucket.name} does not exist`);
+        this.adopt(stack);
+        const same = plan.replaces !== undefined ? stack.versions.find((v) => v.version_id === plan.replaces) : undefined;
+        const file = same ? this.dropVersionRow(bucket.instance, key, same) : undefined;
+        this.insertVersion({ instance: bucket.instance, key, version_id: plan.versionId, epoch: plan.epoch, seq: this.bump('version_seq'), delete_marker: 1, size: 0, etag: '', content_type: '', meta: '{}', mtime_us: this.tick(), file: '', attrs: '{}' });
+        this.relink(bucket.instance, key);
+        this.logVersioned(bucket, 'link_olh_del', key, plan.versionId, plan.epoch);
+        return { file, versionId: plan.versionId, deleteMarker: true };
+      }
       const prev = this.getObject(bucket.instance, key);
       if (!prev) return {};
       this.stmt('DELETE FROM objects WHERE instance = ? AND key = ?').run(bucket.instance, key);
@@ -624,6 +706,160 @@ export class Store {
       if (isInlineFile(prev.file)) this.stmt('DELETE FROM inline_bodies WHERE file = ?').run(prev.file);
       return { file: prev.file };
     });
+  }
+
+  /**
+   * DELETE ?versionId=V: that version or marker goes for good; the next newest becomes current.
+   * `found` false when the key has no such version (S3 answers 204 all the same).
+   */
+  deleteVersion(bucket: BucketRow, key: string, versionId: string): { found: boolean; file?: string; deleteMarker?: boolean } {
+    return this.tx(() => {
+      const stack = this.stackFor(bucket.instance, key);
+      const v = stack.versions.find((x) => x.version_id === versionId);
+      if (!v) return { found: false };
+      if (stack.adoptable && this.versioningState(bucket.instance) === 'off') {
+        // An unversioned bucket's object is its null version: removed as a plain delete.
+        return { found: true, file: this.deleteObject(bucket, key).file };
+      }
+      this.adopt(stack);
+      const file = this.dropVersionRow(bucket.instance, key, v);
+      this.relink(bucket.instance, key);
+      // As RGW: a removal is a change of the key's OLH too, logged with its next epoch.
+      const epoch = Math.max(this.olhEpoch(bucket.instance, key), ...stack.versions.map((x) => x.epoch)) + 1;
+      this.logVersioned(bucket, 'unlink_instance', key, v.version_id, epoch);
+      return { found: true, file, deleteMarker: v.delete_marker === 1 };
+    });
+  }
+
+  /** A version of a key (the current one when `versionId` is undefined); may be a delete marker. */
+  getVersion(instance: string, key: string, versionId?: string): VersionRow | undefined {
+    const { versions } = this.stackFor(instance, key);
+    return versionId === undefined ? currentOf(versions) : versions.find((v) => v.version_id === versionId);
+  }
+
+  /** The bucket's versioning state, read from the flags of its instance document (the one source of truth). */
+  versioningState(instance: string): VersioningState {
+    const row = this.stmt("SELECT json_extract(data, '$.bucket_info.flags') AS flags FROM bucket_instances WHERE key = ?").get(instance) as { flags: number | null } | undefined;
+    return stateFromFlags(Number(row?.flags ?? 0));
+  }
+
+  /** PUT ?versioning: a metadata change of the bucket instance (new ver, metadata log entry). */
+  setVersioning(bucket: BucketRow, state: Exclude<VersioningState, 'off'>): void {
+    this.tx(() => {
+      const row = this.stmt('SELECT data FROM bucket_instances WHERE key = ?').get(bucket.instance) as { data: string } | undefined;
+      if (!row) throw new StoreError(404, 'NoSuchBucket', `bucket ${bucket.name} does not exist`);
+      const data = JSON.parse(row.data) as { bucket_info?: { flags?: unknown } } & Record<string, unknown>;
+      if (!data.bucket_info) throw new StoreError(500, 'InternalError', `bucket instance ${bucket.instance} has no bucket_info`);
+      data.bucket_info.flags = flagsFor(state, Number(data.bucket_info.flags ?? 0));
+      this.putInstanceDoc(bucket.instance, data);
+    });
+  }
+
+  /** An unversioned bucket's object is no stack: only real version rows make a write versioned there. */
+  /**
+   * The versioned change a write or delete makes, or undefined for the plain one. An unversioned
+   * bucket's object is no stack: only real version rows make a change versioned there, and
+   * without any the plain path costs one extra lookup.
+   */
+  private plan(instance: string, key: string, ask: VersionAsk): { stack: KeyStack; plan: VersionPlan } | undefined {
+    const state = this.versioningState(instance);
+    if (state === 'off' && this.stmt('SELECT 1 FROM versions WHERE instance = ? AND key = ? LIMIT 1').get(instance, key) === undefined) return undefined;
+    const stack = this.stackFor(instance, key);
+    const plan = planVersion(state, stack.versions, ask, { olhEpoch: this.olhEpoch(instance, key) });
+    return plan === 'plain' ? undefined : { stack, plan };
+  }
+
+  /** The highest OLH epoch a key's changes were logged with (0 before any versioned change). */
+  private olhEpoch(instance: string, key: string): number {
+    return (this.stmt('SELECT epoch FROM olh WHERE instance = ? AND key = ?').get(instance, key) as { epoch: number } | undefined)?.epoch ?? 0;
+  }
+
+  /** Logs a versioned change and moves the key's OLH epoch up to its epoch (never down). */
+  private logVersioned(bucket: BucketRow, op: 'link_olh' | 'link_olh_del' | 'unlink_instance', key: string, versionId: string, epoch: number): void {
+    this.stmt('INSERT INTO olh (instance, key, epoch) VALUES (?, ?, ?) ON CONFLICT(instance, key) DO UPDATE SET epoch = MAX(epoch, excluded.epoch)').run(bucket.instance, key, epoch);
+    this.appendBilog(bucket.name, bucket.instance, op, key, { instance: bilogInstance(versionId), epoch });
+  }
+
+  private keyVersions(instance: string, key: string): VersionRow[] {
+    return this.stmt('SELECT * FROM versions WHERE instance = ? AND key = ?').all(instance, key) as VersionRow[];
+  }
+
+  /**
+   * A key's versions. An object written before versioning has no row there: it is the null
+   * version (epoch 0, below every later one), `adoptable` until a versioned change moves it in.
+   */
+  private stackFor(instance: string, key: string): KeyStack {
+    const versions = this.keyVersions(instance, key);
+    if (versions.length > 0) return { versions, adoptable: false };
+    const o = this.getObject(instance, key);
+    if (!o) return { versions: [], adoptable: false };
+    return { versions: [{ ...o, version_id: NULL_VERSION, epoch: 0, seq: 0, delete_marker: 0 }], adoptable: true };
+  }
+
+  /** Moves a pre-versioning object into the versions table; its file and inline body stay as they are. */
+  private adopt(stack: KeyStack): void {
+    if (!stack.adoptable) return;
+    this.insertVersion(stack.versions[0]);
+    stack.adoptable = false;
+  }
+
+  private insertVersion(v: VersionRow): void {
+    this
+      .stmt('INSERT INTO versions (instance, key, version_id, epoch, seq, delete_marker, size, etag, content_type, meta, mtime_us, file, attrs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(v.instance, v.key, v.version_id, v.epoch, v.seq, v.delete_marker, v.size, v.etag, v.content_type, v.meta, v.mtime_us, v.file, v.attrs);
+  }
+
+  /** Removes a version row and its inline body; returns its file to unlink after the commit. */
+  private dropVersionRow(instance: string, key: string, v: VersionRow): string | undefined {
+    this.stmt('DELETE FROM versions WHERE instance = ? AND key = ? AND version_id = ?').run(instance, key, v.version_id);
+    if (isInlineFile(v.file)) this.stmt('DELETE FROM inline_bodies WHERE file = ?').run(v.file);
+    return v.file === '' ? undefined : v.file;
+  }
+
+  /**
+   * objects is the current view of a versioned key: the current version when it is not a delete
+   * marker, else no row. It shares the version's file, so plain GET and listing need no change.
+   */
+  private relink(instance: string, key: string): void {
+    const cur = currentOf(this.keyVersions(instance, key));
+    if (!cur || cur.delete_marker) {
+      this.stmt('DELETE FROM objects WHERE instance = ? AND key = ?').run(instance, key);
+      return;
+    }
+    this
+      .stmt('INSERT INTO objects (instance, key, size, etag, content_type, meta, mtime_us, file, attrs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(instance, key) DO UPDATE SET size = excluded.size, etag = excluded.etag, content_type = excluded.content_type, meta = excluded.meta, mtime_us = excluded.mtime_us, file = excluded.file, attrs = excluded.attrs')
+      .run(instance, key, cur.size, cur.etag, cur.content_type, cur.meta, cur.mtime_us, cur.file, cur.attrs);
+  }
+
+  /**
+   * Every version of the bucket's keys from `start` on, in ListObjectVersions order: key byte
+   * order, within a key newest first. Keys never versioned appear as their null version.
+   */
+  scanVersions(instance: string, prefix: string, start: VersionScanStart, limit: number): VersionRow[] {
+    // Written once per table: objects has no epoch or seq columns (its rows are null versions, 0 and 0).
+    const conds: ((epoch: string, seq: string) => string)[] = [];
+    const args: (string | number)[] = [];
+    if ('from' in start) { conds.push(() => 'key >= ?'); args.push(start.from); }
+    if ('afterKey' in start) { conds.push(() => 'key > ?'); args.push(start.afterKey); }
+    if ('afterVersion' in start) {
+      const a = start.afterVersion;
+      conds.push((epoch, seq) => `(key > ? OR (key = ? AND (${epoch} < ? OR (${epoch} = ? AND ${seq} < ?))))`);
+      args.push(a.key, a.key, a.epoch, a.epoch, a.seq);
+    }
+    if (prefix) { conds.push(() => 'key >= ?'); args.push(prefix); }
+    const where = (epoch: string, seq: string) => conds.map((c) => ` AND ${c(epoch, seq)}`).join('');
+    const rows = this.stmt(
+      `SELECT instance, key, version_id, epoch, seq, delete_marker, size, etag, content_type, meta, mtime_us, file, attrs FROM versions WHERE instance = ?${where('epoch', 'seq')}`
+      + ` UNION ALL SELECT instance, key, '${NULL_VERSION}', 0, 0, 0, size, etag, content_type, meta, mtime_us, file, attrs FROM objects o WHERE instance = ?${where('0', '0')}`
+      + ' AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.instance = o.instance AND v.key = o.key)'
+      + ' ORDER BY key, epoch DESC, seq DESC LIMIT ?',
+    ).all(instance, ...args, instance, ...args, limit) as VersionRow[];
+    const out: VersionRow[] = [];
+    for (const r of rows) {
+      if (!r.key.startsWith(prefix)) break;
+      out.push(r);
+    }
+    return out;
   }
 
   /** Keys in [from, ...) with the prefix, in byte order, for ListObjects. */
@@ -646,7 +882,7 @@ export class Store {
 
   /** Files the index names: objects' and the parts of uploads in progress (kept across a restart). */
   allObjectFiles(): Set<string> {
-    return new Set((this.stmt('SELECT file FROM objects UNION ALL SELECT file FROM upload_parts').all() as { file: string }[]).map((r) => r.file));
+    return new Set((this.stmt("SELECT file FROM objects UNION ALL SELECT file FROM versions WHERE file != '' UNION ALL SELECT file FROM upload_parts").all() as { file: string }[]).map((r) => r.file));
   }
 
   // ---------- multipart uploads ----------
@@ -721,12 +957,12 @@ export class Store {
    * Complete: the assembled object is committed as any PUT is (index, bucket-index log, data log)
    * and the upload is forgotten, in one transaction, so the object and its upload never coexist.
    */
-  completeUpload(bucket: BucketRow, uploadId: string, o: Parameters<Store['commitObject']>[1]): { replaced?: string; mtime_us: number; partFiles: string[] } {
+  completeUpload(bucket: BucketRow, uploadId: string, o: Parameters<Store['commitObject']>[1], ask: VersionAsk = {}): { replaced?: string; mtime_us: number; partFiles: string[]; versionId?: string } {
     return this.tx(() => {
       const { found, files } = this.dropUpload(uploadId);
       if (!found) throw new StoreError(404, 'NoSuchUpload', `no upload ${uploadId}`);
-      const r = this.commitObject(bucket, o);
-      return { replaced: r.replaced, mtime_us: r.mtime_us, partFiles: files };
+      const r = this.commitObject(bucket, o, undefined, ask);
+      return { replaced: r.replaced, mtime_us: r.mtime_us, partFiles: files, versionId: r.versionId };
     });
   }
 
@@ -797,10 +1033,12 @@ export class Store {
   listBilog(instance: string, marker: string | undefined, max: number): BilogEntry[] {
     const rows = this
       .stmt('SELECT * FROM bilog WHERE instance = ? AND op_id > ? ORDER BY op_id LIMIT ?')
-      .all(instance, isStartMarker(marker) ? '' : marker, max) as { op_id: string; op: string; object: string; index_ver: number; time_us: number; op_tag: string }[];
+      .all(instance, isStartMarker(marker) ? '' : marker, max) as { op_id: string; op: string; object: string; index_ver: number; time_us: number; op_tag: string; obj_instance: string; versioned: number; olh_epoch: number }[];
+    // A versioned entry carries the key's OLH epoch and flag 1 (RGW's versioned op); pool -1 as RGW's OLH ops.
     return rows.map((r) => ({
-      op_id: r.op_id, op_tag: r.op_tag, op: r.op, object: r.object, instance: '', state: 'complete', index_ver: r.index_ver,
-      timestamp: isoFromUs(r.time_us), ver: { pool: 1, epoch: r.index_ver }, bilog_flags: 0, versioned: false, owner: '', owner_display_name: '',
+      op_id: r.op_id, op_tag: r.op_tag, op: r.op, object: r.object, instance: r.obj_instance, state: 'complete', index_ver: r.index_ver,
+      timestamp: isoFromUs(r.time_us), ver: r.versioned ? { pool: -1, epoch: r.olh_epoch } : { pool: 1, epoch: r.index_ver },
+      bilog_flags: r.versioned ? 1 : 0, versioned: r.versioned === 1, owner: '', owner_display_name: '',
     }));
   }
 
