@@ -13,7 +13,7 @@ import { parseCopySource } from './objectattrs.js';
 import { copyObjectResult } from './s3xml.js';
 import { usFromSecFrac } from '../rgw/clock.js';
 import { s3Encode, signRequest } from '../rgw/sign.js';
-import type { BucketRow, ObjectRow } from './store.js';
+import { sameVersionContent, type BucketRow, type ObjectRow } from './store.js';
 import { attrsDifferences, attrsFromHeaders, DEFAULT_STORAGE_CLASS, REPLICATED_HEADERS, tagCountFromHeaders, type ObjectAttrs } from '../rgw/attrs.js';
 import { parseAcl, parseTagging } from '../rgw/attrxml.js';
 import { rowAttrs, type StoredAttrs } from './objectattrs.js';
@@ -138,7 +138,9 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
   // nothing about an older one being recreated, so copy-if-newer does not apply.
   const early = destVersioned ? undefined : zc.store.getObject(dest.instance, key);
   const have = destVersioned && ask.versionId !== undefined ? zc.store.getVersion(dest.instance, key, ask.versionId) : undefined;
-  if ((early && keepLocal(early)) || (have && !have.delete_marker && have.etag === srcEtag)) {
+  const contentType = pulled.attrs.headers['content-type'] ?? 'binary/octet-stream';
+  const same = have !== undefined && !have.delete_marker && sameVersionContent(have, { etag: srcEtag, content_type: contentType, meta: JSON.stringify(pulled.attrs.meta), attrs: JSON.stringify(pulled.stored) });
+  if ((early && keepLocal(early)) || same) {
     await resp.body.dump();
     return notModified();
   }
@@ -164,7 +166,7 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
     // Decided again when the copy commits: a newer version may have arrived while this one streamed.
     result = await zc.store.grouped(() => zc.store.commitObject(dest, {
       key, size: written.size, etag: etag || written.md5, file: written.file, inline: written.inline,
-      content_type: pulled.attrs.headers['content-type'] ?? 'binary/octet-stream',
+      content_type: contentType,
       meta: JSON.stringify(pulled.attrs.meta),
       mtime_us: srcMtime,
       attrs: JSON.stringify(pulled.stored),

@@ -172,6 +172,11 @@ function periodOf(r: PeriodRow): Period {
   return { id: r.id, realm_epoch: r.realm_epoch, predecessor: r.predecessor, config: JSON.parse(r.config) as PeriodConfig, committed_us: r.committed_us };
 }
 
+/** One version's bytes and every stored attribute equal (what a remote copy of that version would write). */
+export function sameVersionContent(have: { etag: string; content_type: string; meta: string; attrs: string }, want: { etag: string; content_type: string; meta: string; attrs?: string }): boolean {
+  return have.etag === want.etag && have.content_type === want.content_type && have.meta === want.meta && have.attrs === (want.attrs ?? '{}');
+}
+
 export class Store {
   readonly db: Database.Database;
   private readonly clock: MonotonicClock;
@@ -643,7 +648,9 @@ export class Store {
 
   private commitVersion(bucket: BucketRow, o: Parameters<Store['commitObject']>[1], stack: KeyStack, plan: VersionPlan, skipSameEtag: boolean): { replaced?: string; mtime_us: number; skipped?: boolean; versionId: string } {
     const same = plan.replaces !== undefined ? stack.versions.find((v) => v.version_id === plan.replaces) : undefined;
-    if (skipSameEtag && same && !same.delete_marker && same.etag === o.etag) return { mtime_us: same.mtime_us, skipped: true, versionId: same.version_id };
+    // The same id with the same ETag and attributes: already here. A tag or ACL change of the
+    // version on the source comes as the same ETag with other attributes: written again.
+    if (skipSameEtag && same && !same.delete_marker && sameVersionContent(same, o)) return { mtime_us: same.mtime_us, skipped: true, versionId: same.version_id };
     this.adopt(stack);
     if (isInlineFile(o.file)) {
       if (!o.inline) throw new Error(`commitObject: inline body ${o.file} without its data`);
