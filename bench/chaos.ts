@@ -3,11 +3,12 @@
  * the agent daemon as real processes; every sync path goes through a fault proxy (agent → source,
  * agent → destination, destination → source for remote copies) that injects errors, resets,
  * stalls, truncated bodies and late answers at CHAOS_RATE; a writer keeps changing the source
- * (puts, overwrites, deletes, buckets and users created and removed, awkward keys) and records what
- * it did; crash events hit at random moments (kill -9 of the agent or of the destination zone,
+ * (puts, overwrites, deletes, buckets and users created and removed, awkward keys; versioned
+ * buckets with delete markers, removed specific versions, versioning suspended and resumed) and
+ * records what it did; crash events hit at random moments (kill -9 of the agent or of the destination zone,
  * SIGTERM and SIGHUP of the agent). Then the faults stop, `status` must say caught up, and the
  * zones are compared twice: `verify`, and an independent listing + GET of every object on both
- * sides. Prints one JSON document (progress on stderr); exit 0 only with zero differences.
+ * sides (and of every bucket's version list). Prints one JSON document (progress on stderr); exit 0 only with zero differences.
  *
  *   CHAOS_MINUTES (default 2), CHAOS_RATE (0.05), CHAOS_SEED (random; printed), CHAOS_COPY_MODE
  *   (remote | stream; default: remote when the seed is even), CHAOS_STATE_STORE (replica-log | file,
@@ -122,8 +123,12 @@ const direct = (w: World, zone: 'east' | 'west') => `http://127.0.0.1:${w.inner[
 
 /** The writer: users as real clients on the source, straight to it (faults are for sync paths). */
 class Writer {
-  readonly ops: Record<string, number> = { put: 0, overwrite: 0, multipart: 0, presigned_get: 0, delete: 0, bucket_create: 0, bucket_remove: 0, user_create: 0, failed: 0 };
+  readonly ops: Record<string, number> = { put: 0, overwrite: 0, multipart: 0, presigned_get: 0, delete: 0, version_delete: 0, versioning_change: 0, bucket_create: 0, bucket_remove: 0, user_create: 0, failed: 0 };
   private readonly keys = new Map<string, Set<string>>();
+  /** Buckets with versioning (enabled or suspended now): never removed (their versions would have to go first). */
+  readonly versioned = new Map<string, 'Enabled' | 'Suspended'>();
+  /** Version ids the writer was given, per "bucket/key". */
+  private readonly versionIds = new Map<string, string[]>();
   private readonly owners = new Map<string, Creds>();
   private readonly users: Creds[] = [];
   private n = 0;
@@ -155,7 +160,44 @@ class Writer {
       this.keys.set(name, new Set());
       this.owners.set(name, who);
       this.ops.bucket_create++;
+      if (rnd() < 0.4) await this.versioning(name, who, 'Enabled');
     }
+  }
+
+  private async versioning(b: string, who: Creds, status: 'Enabled' | 'Suspended'): Promise<void> {
+    const body = `<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>${status}</Status></VersioningConfiguration>`;
+    if (await this.ok(call(direct(this.w, 'east'), 'PUT', `/${b}?versioning`, who, { body }), `versioning ${status} ${b}`)) {
+      this.versioned.set(b, status);
+      this.ops.versioning_change++;
+    }
+  }
+
+  private noteVersion(b: string, key: string, r: Reply): void {
+    const id = r.headers['x-amz-version-id'];
+    if (typeof id !== 'string' || !this.versioned.has(b)) return;
+    const k = `${b}/${key}`;
+    this.versionIds.set(k, [...(this.versionIds.get(k) ?? []), id]);
+  }
+
+  /** A versioned bucket: a specific version removed (a rollback when it is the current one), or versioning suspended / resumed. */
+  private async versionStep(b: string, who: Creds, have: Set<string>): Promise<boolean> {
+    const r = rnd();
+    if (r < 0.04) {
+      await this.versioning(b, who, this.versioned.get(b) === 'Enabled' ? 'Suspended' : 'Enabled');
+      return true;
+    }
+    if (r < 0.2 && have.size > 0) {
+      const key = pick([...have]);
+      const ids = this.versionIds.get(`${b}/${key}`) ?? [];
+      if (ids.length === 0) return false;
+      const id = pick(ids);
+      if (await this.ok(call(direct(this.w, 'east'), 'DELETE', `/${b}/${enc(key)}?versionId=${encodeURIComponent(id)}`, who), `delete version ${b}/${key}`)) {
+        this.versionIds.set(`${b}/${key}`, ids.filter((x) => x !== id));
+        this.ops.version_delete++;
+      }
+      return true;
+    }
+    return false;
   }
 
   /**
@@ -202,7 +244,8 @@ class Writer {
     const b = pick(buckets);
     const who = this.owners.get(b)!;
     const have = this.keys.get(b)!;
-    if (r < 0.009 && buckets.length > 3) {
+    if (this.versioned.has(b) && await this.versionStep(b, who, have)) return;
+    if (r < 0.009 && buckets.length > 3 && !this.versioned.has(b)) {
       // A removed bucket: its objects first, then the bucket.
       for (const k of have) await this.ok(call(direct(this.w, 'east'), 'DELETE', `/${b}/${enc(k)}`, who), `delete ${b}/${k}`);
       if (await this.ok(call(direct(this.w, 'east'), 'DELETE', `/${b}`, who), `remove ${b}`)) {
@@ -214,7 +257,8 @@ class Writer {
     if (r < 0.25 && have.size > 0) {
       const k = pick([...have]);
       if (await this.ok(call(direct(this.w, 'east'), 'DELETE', `/${b}/${enc(k)}`, who), `delete ${b}/${k}`)) {
-        have.delete(k);
+        // Versioned: a delete marker; the key's versions stay (and may be removed one by one).
+        if (!this.versioned.has(b)) have.delete(k);
         this.ops.delete++;
       }
       return;
@@ -227,7 +271,9 @@ class Writer {
     const headers: Record<string, string> = { 'content-type': pick(['text/plain', 'application/octet-stream', 'image/x-chaos']), 'x-amz-meta-writer': String(this.n) };
     if (rnd() < 0.1) headers['x-amz-tagging'] = `t=${this.n}`;
     if (rnd() < 0.1) headers['x-amz-acl'] = 'public-read';
-    if (await this.ok(call(direct(this.w, 'east'), 'PUT', `/${b}/${enc(key)}`, who, { body: randomBytes(size), headers }), `put ${b}/${key}`)) {
+    const put = await call(direct(this.w, 'east'), 'PUT', `/${b}/${enc(key)}`, who, { body: randomBytes(size), headers }).catch((e: Error) => ({ status: 0, text: e.message, headers: {} }) as unknown as Reply);
+    if (await this.ok(Promise.resolve(put), `put ${b}/${key}`)) {
+      this.noteVersion(b, key, put);
       have.add(key);
       this.ops[overwrite ? 'overwrite' : 'put']++;
     }
@@ -246,6 +292,22 @@ async function listAll(base: string, sys: Creds, bucket: string): Promise<Map<st
     }
     token = /<NextContinuationToken>([^<]*)</.exec(r.text)?.[1];
     if (!token) return out;
+  }
+}
+
+/** Every version and delete marker, in listing order (an unversioned bucket lists its objects as null versions). */
+async function versionList(base: string, sys: Creds, bucket: string): Promise<string[]> {
+  const out: string[] = [];
+  let marker = '';
+  const field = (xml: string, n: string) => new RegExp(`<${n}>(.*?)</${n}>`, 's').exec(xml)?.[1] ?? '';
+  for (;;) {
+    const r = await call(base, 'GET', `/${bucket}?versions&encoding-type=url${marker}`, sys);
+    if (r.status !== 200) throw new Error(`listing versions of ${bucket} on ${base}: ${r.status}`);
+    for (const m of r.text.matchAll(/<(Version|DeleteMarker)>(.*?)<\/\1>/gs)) {
+      out.push(`${field(m[2], 'Key')} ${field(m[2], 'VersionId')} ${m[1] === 'DeleteMarker' ? 'marker' : field(m[2], 'ETag')} ${field(m[2], 'IsLatest')}`);
+    }
+    if (field(r.text, 'IsTruncated') !== 'true') return out;
+    marker = `&key-marker=${field(r.text, 'NextKeyMarker')}&version-id-marker=${encodeURIComponent(field(r.text, 'NextVersionIdMarker'))}`;
   }
 }
 
@@ -268,6 +330,11 @@ async function compareIndependently(w: World): Promise<{ differences: string[]; 
   if (eb.join() !== wbs.join()) differences.push(`buckets differ: only on the source ${only(eb, wbs)}; only on the destination ${only(wbs, eb)}`);
   let objects = 0;
   for (const b of eb.filter((x) => wbs.includes(x))) {
+    const [sv, dv] = await Promise.all([versionList(east, w.sys, b), versionList(west, w.sys, b)]);
+    if (sv.join('\n') !== dv.join('\n')) {
+      const i = sv.findIndex((x, n) => x !== dv[n]);
+      differences.push(`${b}: version lists differ (${sv.length} on the source, ${dv.length} on the destination; first at ${i < 0 ? sv.length : i}: ${sv[i] ?? '(none)'} / ${dv[i] ?? '(none)'})`);
+    }
     const [s, d] = await Promise.all([listAll(east, w.sys, b), listAll(west, w.sys, b)]);
     for (const k of new Set([...s.keys(), ...d.keys()])) {
       objects++;
@@ -395,7 +462,7 @@ async function main(): Promise<void> {
     const written = writer.ops.put + writer.ops.overwrite + writer.ops.multipart;
     Object.assign(report, {
       seconds: Math.round((Date.now() - t0) / 1000),
-      objects_written: written, writer_ops: writer.ops,
+      objects_written: written, writer_ops: writer.ops, versioned_buckets: writer.versioned.size,
       agent_runs: agentRuns, crashes,
       faults_injected: injected, faults_total: Object.values(injected).reduce((a, b) => a + b, 0),
       requests_forwarded: { agent_to_source_and_destination_to_source: proxies.east.forwarded, agent_to_destination: proxies.west.forwarded },
