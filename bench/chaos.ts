@@ -65,6 +65,8 @@ interface World {
   westDisk?: string;
   /** The agent's clock offset in seconds for its current run (0: the real clock). */
   skewS: number;
+  /** The last warn/error lines of each process's log (debug lines would push them out of its tail). */
+  problems: Record<string, string[]>;
 }
 
 /** Scans every log line for a secret or a signature; keeps the first few leaks found. */
@@ -72,6 +74,11 @@ function scanner(w: World, who: string) {
   return (line: string) => {
     const hit = w.secrets.find((s) => line.includes(s)) ?? (/(?:X-Amz-)?Signature=[0-9a-fA-F]{16,}/.exec(line)?.[0]) ?? (/Signature=[A-Za-z0-9+/]{20,}={0,2}/.exec(line)?.[0]);
     if (hit && w.leaks.length < 10) w.leaks.push(`${who}: ${line.slice(0, 300).split(hit).join('<SECRET>')}`);
+    else if (/\b(WARN|ERROR)\b/i.test(line)) {
+      const kept = (w.problems[who] ??= []);
+      kept.push(line.slice(0, 600));
+      if (kept.length > 20) kept.shift();
+    }
   };
 }
 
@@ -182,11 +189,11 @@ class Writer {
   /** A versioned bucket: a specific version removed (a rollback when it is the current one), or versioning suspended / resumed. */
   private async versionStep(b: string, who: Creds, have: Set<string>): Promise<boolean> {
     const r = rnd();
-    if (r < 0.04) {
+    if (r < 0.005) {
       await this.versioning(b, who, this.versioned.get(b) === 'Enabled' ? 'Suspended' : 'Enabled');
       return true;
     }
-    if (r < 0.2 && have.size > 0) {
+    if (r < 0.1 && have.size > 0) {
       const key = pick([...have]);
       const ids = this.versionIds.get(`${b}/${key}`) ?? [];
       if (ids.length === 0) return false;
@@ -263,11 +270,14 @@ class Writer {
       }
       return;
     }
-    if (r < 0.254) return this.multipart(b, who, have);
+    // A versioned bucket keeps every version's bytes: small ones only, so the destination's disk
+    // (a 1 GiB tmpfs) fills only when a crash fills it.
+    const versioned = this.versioned.has(b);
+    if (r < 0.254 && !versioned) return this.multipart(b, who, have);
     if (r < 0.26) return this.presignedGet(b, who, have);
     const overwrite = r < 0.5 && have.size > 0;
     const key = overwrite ? pick([...have]) : `${pick(AWKWARD)}-${this.n++}`;
-    const size = pick([0, 1, 100, 4096, 4096, 30_000, 200_000, 1_500_000]);
+    const size = pick(versioned ? [0, 1, 100, 4096, 30_000] : [0, 1, 100, 4096, 4096, 30_000, 200_000, 1_500_000]);
     const headers: Record<string, string> = { 'content-type': pick(['text/plain', 'application/octet-stream', 'image/x-chaos']), 'x-amz-meta-writer': String(this.n) };
     if (rnd() < 0.1) headers['x-amz-tagging'] = `t=${this.n}`;
     if (rnd() < 0.1) headers['x-amz-acl'] = 'public-read';
@@ -390,7 +400,7 @@ async function main(): Promise<void> {
     `destination: "${proxies.west.url}"`, 'rgw_data_log_window: 0', 'incremental_sync_delay: 0.5', 'lock_timeout: 10', `object_sync_timeout: ${OBJECT_TIMEOUT_S}`,
     `copy_mode: ${COPY_MODE}`, `state_store: ${STATE_STORE}`, ...(STATE_STORE === 'file' ? [`state_file: "${stateFile}"`] : []), '',
   ].join('\n'), { mode: 0o600 });
-  const w: World = { dir, realmFile, sys, inner, proxies, zones: {}, agentCfg, secrets: [sys.secretKey], leaks: [], westData, westDisk: disk.path, skewS: 0 };
+  const w: World = { dir, realmFile, sys, inner, proxies, zones: {}, agentCfg, secrets: [sys.secretKey], leaks: [], westData, westDisk: disk.path, skewS: 0, problems: {} };
   const crashes: Record<string, number> = { kill9_agent: 0, kill9_destination: 0, sigterm_agent: 0, sighup_agent: 0, skewed_agent_clock: 0, destination_disk_full: 0 };
   const unavailable: string[] = [];
   if (!disk.path) unavailable.push(`destination disk full: ${disk.why}`);
@@ -476,6 +486,7 @@ async function main(): Promise<void> {
       independent: { objects_compared: independent.objects, differences: independent.differences.length, first: independent.differences.slice(0, 20) },
       secrets_in_logs: w.leaks.length, leaks: w.leaks,
       agent_log_tail: verify.code === 0 && independent.differences.length === 0 ? undefined : agentOutput.slice(-3000),
+      last_problems: verify.code === 0 && independent.differences.length === 0 ? undefined : w.problems,
     });
     const ok = verify.code === 0 && independent.differences.length === 0 && w.leaks.length === 0;
     report.ok = ok;
@@ -485,6 +496,8 @@ async function main(): Promise<void> {
     report.ok = false;
     report.error = (e as Error).message;
     report.agent_log_tail = w.agent?.tail().slice(-3000);
+    // What the zones said last (errors of a 500 are logged there, not sent to the client).
+    report.last_problems = w.problems;
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     process.exitCode = 1;
   } finally {

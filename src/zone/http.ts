@@ -172,3 +172,9 @@ export function headerValue(headers: IncomingHttpHeaders | Record<string, string
   const v = headers[name];
   return Array.isArray(v) ? v[0] : v;
 }
+
+/** The data dir's file system is full: SQLite's SQLITE_FULL, or ENOSPC from a file write (answered 507, never as the client's fault). */
+export function isDiskFull(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_FULL' || code === 'ENOSPC';
+}

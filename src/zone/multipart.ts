@@ -9,7 +9,7 @@ import { systemVersionAsk, writtenVersionHeaders } from './versioning.js';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { HttpError, headerValue, intParam, readSmallBody, sendEmpty, sendXml, xmlEscape, type RequestContext } from './http.js';
+import { HttpError, headerValue, isDiskFull, intParam, readSmallBody, sendEmpty, sendXml, xmlEscape, type RequestContext } from './http.js';
 import type { ZoneContext } from './context.js';
 import { parseCopySource, parseStoredAttrs, requestAttrs, userMetadata } from './objectattrs.js';
 import { actingUid, bucketFor, checkedContentMd5 } from './s3.js';
@@ -126,7 +126,7 @@ export async function uploadPart(ctx: RequestContext, zc: ZoneContext, b: Bucket
     // No expected size: that would keep a small body inline, and complete streams parts from files.
     written = await zc.files.write(upload.body, undefined, { sha256: ctx.payloadSha256 !== undefined });
   } catch (e) {
-    if (e instanceof HttpError) throw e;
+    if (e instanceof HttpError || isDiskFull(e)) throw e;
     throw new HttpError(400, 'IncompleteBody', `upload did not complete: ${(e as Error).message}`);
   }
   const fail = async (err: HttpError): Promise<never> => {
@@ -237,6 +237,7 @@ export async function completeUpload(ctx: RequestContext, zc: ZoneContext, b: Bu
     try {
       written = await zc.files.write(concatenated(zc, parts), size);
     } catch (e) {
+      if (isDiskFull(e)) throw e;
       throw new HttpError(500, 'InternalError', `assembling upload ${uploadId}: ${(e as Error).message}`);
     }
     try {

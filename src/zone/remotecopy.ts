@@ -7,7 +7,7 @@
 import { request } from 'undici';
 import type { Readable } from 'node:stream';
 import { OP_STATE_DROPPED, OP_STATE_HEADER } from '../rgw/wire.js';
-import { HttpError, headerValue, sendXml, type RequestContext } from './http.js';
+import { HttpError, headerValue, isDiskFull, sendXml, type RequestContext } from './http.js';
 import type { ZoneContext } from './context.js';
 import { parseCopySource } from './objectattrs.js';
 import { copyObjectResult } from './s3xml.js';
@@ -153,6 +153,7 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
     written = await zc.files.write(resp.body as unknown as Readable, length);
   } catch (e) {
     setState('error');
+    if (isDiskFull(e)) throw e;
     throw new HttpError(503, 'ServiceUnavailable', `transfer from ${zoneName} failed: ${(e as Error).message}`);
   }
   // A plain ETag is the MD5 of the body: a mismatch means the transfer was damaged.

@@ -1,7 +1,7 @@
 /** The S3 subset: service, bucket and object operations of the embedded zone. */
 import type { IncomingHttpHeaders } from 'node:http';
 import { XMLValidator } from 'fast-xml-parser';
-import { HttpError, headerValue, intParam, readSmallBody, sendEmpty, sendXml, type RequestContext } from './http.js';
+import { HttpError, headerValue, isDiskFull, intParam, readSmallBody, sendEmpty, sendXml, type RequestContext } from './http.js';
 import type { ZoneContext } from './context.js';
 import { copyObjectResult, listAllMyBuckets, listObjectsV1, listObjectsV2, locationConstraint, type ListParams } from './s3xml.js';
 import { listKeys } from './listing.js';
@@ -270,7 +270,7 @@ async function putObject(ctx: RequestContext, zc: ZoneContext, b: BucketRow, key
     written = await zc.files.write(upload.body, upload.size, { sha256: ctx.payloadSha256 !== undefined });
   } catch (e) {
     // Framing, chunk signature and checksum failures keep their own answers.
-    if (e instanceof HttpError) throw e;
+    if (e instanceof HttpError || isDiskFull(e)) throw e;
     throw new HttpError(400, 'IncompleteBody', `upload did not complete: ${(e as Error).message}`);
   }
   attrs.checksum = upload.checksum();

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { mkdir, access, constants as fsConstants } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { authenticate } from './auth.js';
-import { HttpError, newRequestId, parseUrl, redactUrl, sendError, sendJson, type RequestContext } from './http.js';
+import { HttpError, isDiskFull, newRequestId, parseUrl, redactUrl, sendError, sendJson, type RequestContext } from './http.js';
 import { ObjectFiles } from './objectfiles.js';
 import { findZone, periodConfig, type Realm } from './realm.js';
 import { Store, StoreError } from './store.js';
@@ -79,6 +79,8 @@ async function route(ctx: RequestContext, zc: ZoneContext): Promise<void> {
 function toHttpError(e: unknown): HttpError {
   if (e instanceof HttpError) return e;
   if (e instanceof StoreError) return new HttpError(e.status, e.code, e.message);
+  // Nothing was stored; clients retry a 5xx. Said plainly: "internal error" would hide the cause.
+  if (isDiskFull(e)) return new HttpError(507, 'InsufficientCapacity', 'the zone\'s disk is full: nothing was stored');
   return new HttpError(500, 'InternalError', 'internal error');
 }
 
@@ -147,6 +149,7 @@ export async function startZone(opts: ZoneServerOptions): Promise<RunningZone> {
       const shown = redactUrl(req.url ?? '/');
       // A feature this zone lacks is the client's news, not a fault: one line at warn, no stack.
       if (err.status === 501) log('warn', `${req.method} ${shown}: 501 ${err.message}`);
+      else if (err.status === 507) log('error', `${req.method} ${shown}: 507 the disk of the data dir is full (${(e as Error).message}); free space, nothing needs a restart`);
       else if (err.status >= 500) log('error', `${req.method} ${shown}: ${(e as Error).stack ?? String(e)}`);
       else log('debug', `${req.method} ${shown} -> ${err.status} ${err.code}`);
       sendError(res, err, { admin, requestId, zone: zone.name, method: req.method ?? 'GET' });
