@@ -2,7 +2,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
 import { planVersions, versionListDifference, type VersionEntry } from '../src/sync/versionplan.js';
+import { parseVersionList } from '../src/client/s3.js';
 
 const md5 = (c: string) => c.repeat(32);
 /** "a1" = a version with id a1 and ETag from its first letter; "dm:x" = a delete marker with id x. Newest first. */
@@ -76,4 +78,25 @@ describe('versionListDifference', () => {
     assert.match(versionListDifference(list('a1'), list(''), true)!, /\(none\) on the destination/);
     assert.equal(versionListDifference(list('b2 a1'), list('bX aY'), false), undefined);
   });
+});
+
+describe('real Ceph captures (test/fixtures/ceph-versioning, from Pacific 16.2.15, Reef 18.2.7, Tentacle 20.2.4)', () => {
+  for (const release of ['pacific', 'reef', 'tentacle']) {
+    it(`${release}: ListObjectVersions keeps the order of versions and delete markers; every key's change is a versioned entry`, () => {
+      const xml = readFileSync(new URL(`../../test/fixtures/ceph-versioning/${release}/versions-east.xml`, import.meta.url), 'utf8');
+      const page = parseVersionList(xml);
+      // Document order, independently of the parser: every Version/DeleteMarker element in turn.
+      const raw = [...xml.matchAll(/<(Version|DeleteMarker)>.*?<VersionId>(.*?)<\/VersionId>/gs)].map((m) => `${m[1] === 'DeleteMarker' ? 'dm' : 'v'}:${m[2]}`);
+      assert.deepEqual(page.versions.map((v) => `${v.deleteMarker ? 'dm' : 'v'}:${v.versionId}`), raw);
+      assert.ok(page.versions.some((v) => v.deleteMarker) && page.versions.some((v) => !v.deleteMarker), 'both kinds captured');
+      // Within a key the newest comes first: the first entry of each key is the latest.
+      for (const key of new Set(page.versions.map((v) => v.key))) assert.equal(page.versions.find((v) => v.key === key)?.isLatest, true, key);
+      const bilog = JSON.parse(readFileSync(new URL(`../../test/fixtures/ceph-versioning/${release}/bilog.json`, import.meta.url), 'utf8')) as { object: string; op: string; versioned?: boolean }[];
+      // The agent syncs a key version by version when its bucket is versioned or an entry says so.
+      const versionedKeys = new Set(bilog.filter((e) => e.versioned === true).map((e) => e.object));
+      for (const key of new Set(page.versions.map((v) => v.key))) assert.ok(versionedKeys.has(key), `${key} has a versioned bilog entry`);
+      // A suspended bucket's null-version writes are the one unversioned kind ("write", instance "").
+      for (const e of bilog.filter((x) => x.versioned === false && !x.object.startsWith('_multipart_'))) assert.equal(e.op, 'write', JSON.stringify(e));
+    });
+  }
 });

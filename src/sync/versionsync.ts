@@ -6,7 +6,7 @@
  * list both sides, carry out the plan. So entries replay in the source's order by construction,
  * and a replay that is repeated or interrupted converges.
  */
-import { AgentError } from '../client/errors.js';
+import { AgentError, NotFound } from '../client/errors.js';
 import type { KeyVersions } from '../client/s3.js';
 import type { SyncContext } from './context.js';
 import { isVersionedInstance } from './versioning.js';
@@ -75,6 +75,11 @@ function learnIds(ctx: SyncContext, asked: string, got: string | undefined): voi
   }
 }
 
+const NULL_VERSION = 'null';
+/** RGW (every release) answers 404 NoSuchKey to a null version written above other versions of a key into a bucket whose versioning is enabled. */
+const NULL_REFUSED = (bucket: string, key: string) =>
+  `${bucket}/${key}: the destination refused the null version above the key's other versions (404 NoSuchKey: RGW takes a null version there only while the bucket is suspended); kept as a retry, it lands if the source's bucket is suspended again or the key changes`;
+
 /** The source no longer has a version the plan was about to create: the lists are read again. */
 class VersionGone extends AgentError {}
 
@@ -110,7 +115,10 @@ async function createVersion(ctx: SyncContext, bucket: string, instanceId: strin
   }
   if (ctx.copyMode === 'remote') {
     const r = await ctx.dstS3.remoteCopy(bucket, key, ctx.zones.source.id, ctx.clientId, ctx.nextOpId(), ctx.cfg.objectSyncTimeout * 1000, { id: v.versionId, ...(askId !== undefined ? { destId: askId } : {}) });
-    if (r.outcome === 'source-missing') throw new VersionGone(`version ${v.versionId} of ${bucket}/${key} is gone from the source`);
+    if (r.outcome === 'source-missing') {
+      if (v.versionId === NULL_VERSION && await ctx.srcS3.headObject(bucket, key, NULL_VERSION)) throw new AgentError(NULL_REFUSED(bucket, key));
+      throw new VersionGone(`version ${v.versionId} of ${bucket}/${key} is gone from the source`);
+    }
     // (RGW's remote copy answers carry no x-amz-version-id: nothing learnt from those.)
     if (askId !== undefined) learnIds(ctx, askId, r.versionId);
     if (r.outcome === 'copied') ctx.acct.objectCopied(r.bytes ?? v.size);
@@ -118,7 +126,13 @@ async function createVersion(ctx: SyncContext, bucket: string, instanceId: strin
     return;
   }
   const target: VersionTarget & { gotVersionId?: string } = { id: v.versionId, ...(askId !== undefined ? { destId: askId } : {}) };
-  const bytes = await ctx.transfer.copy(bucket, key, { size: v.size, etag: v.etag, contentType: '', meta: {} }, owner, { warn: (m) => ctx.log.warn(m), version: target });
+  let bytes: number | undefined;
+  try {
+    bytes = await ctx.transfer.copy(bucket, key, { size: v.size, etag: v.etag, contentType: '', meta: {} }, owner, { warn: (m) => ctx.log.warn(m), version: target });
+  } catch (e) {
+    if (v.versionId === NULL_VERSION && e instanceof NotFound && e.code === 'NoSuchKey') throw new AgentError(NULL_REFUSED(bucket, key));
+    throw e;
+  }
   if (bytes === undefined) throw new VersionGone(`version ${v.versionId} of ${bucket}/${key} is gone from the source`);
   if (askId !== undefined) learnIds(ctx, askId, target.gotVersionId);
   ctx.acct.objectCopied(bytes);
