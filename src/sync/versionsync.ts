@@ -78,7 +78,7 @@ function learnIds(ctx: SyncContext, asked: string, got: string | undefined): voi
 const NULL_VERSION = 'null';
 /** RGW (every release) answers 404 NoSuchKey to a null version written above other versions of a key into a bucket whose versioning is enabled. */
 const NULL_REFUSED = (bucket: string, key: string) =>
-  `${bucket}/${key}: the destination refused the null version above the key's other versions (404 NoSuchKey: RGW takes a null version there only while the bucket is suspended); kept as a retry, it lands if the source's bucket is suspended again or the key changes`;
+  `the destination refused the null version of ${bucket}/${key} above the key's other versions (404 NoSuchKey: RGW takes a null version there only while the bucket is suspended); kept as a retry, it lands if the source's bucket is suspended again or the key changes`;
 
 /** The source no longer has a version the plan was about to create: the lists are read again. */
 class VersionGone extends AgentError {}
