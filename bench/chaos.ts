@@ -490,14 +490,24 @@ async function main(): Promise<void> {
     });
     const ok = verify.code === 0 && independent.differences.length === 0 && w.leaks.length === 0;
     report.ok = ok;
+    // Last in the report, so the tail of a CI log says why a run failed.
+    if (!ok) {
+      report.failed_because = [
+        ...(verify.code !== 0 ? [`verify exited ${String(verify.code)} with ${String(verified.differenceCount ?? '?')} differences; first: ${JSON.stringify(verified.differences?.slice(0, 3) ?? verify.out.slice(-500))}`] : []),
+        ...(independent.differences.length > 0 ? [`the independent comparison found ${independent.differences.length} differences; first: ${JSON.stringify(independent.differences.slice(0, 5))}`] : []),
+        ...(w.leaks.length > 0 ? [`${w.leaks.length} secrets in logs`] : []),
+      ];
+      progress(`FAILED (seed ${SEED}): ${(report.failed_because as string[]).join(' | ')}`);
+    }
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     process.exitCode = ok ? 0 : 1;
   } catch (e) {
     report.ok = false;
-    report.error = (e as Error).message;
     report.agent_log_tail = w.agent?.tail().slice(-3000);
     // What the zones said last (errors of a 500 are logged there, not sent to the client).
     report.last_problems = w.problems;
+    report.error = (e as Error).message;
+    progress(`FAILED (seed ${SEED}): ${(e as Error).message}`);
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     process.exitCode = 1;
   } finally {

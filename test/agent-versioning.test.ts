@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
-  CreateBucketCommand, DeleteObjectCommand, GetObjectTaggingCommand, PutObjectTaggingCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client,
+  CreateBucketCommand, DeleteObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, PutObjectTaggingCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { startPair, createUser, type Creds, type Pair } from './helpers/pair.js';
@@ -137,6 +137,56 @@ for (const mode of ['remote', 'stream'] as const) {
       } finally {
         east.destroy();
         west.destroy();
+      }
+    });
+
+    it('attributes the version list cannot show: a null version replaced under the same ETag (full sync), an older version made current by a rollback (incremental)', async () => {
+      const q = await startPair();
+      const alice = await createUser(q.east, q.sys, 'alice');
+      const east = client(q.east, alice);
+      const west = client(q.westDirect, q.sys);
+      const agentCfg = { copy_mode: mode };
+      const head = async (s3: S3Client, key: string) => {
+        const h = await s3.send(new HeadObjectCommand({ Bucket: B, Key: key }));
+        return { type: h.ContentType, meta: h.Metadata, version: h.VersionId, etag: h.ETag };
+      };
+      try {
+        await east.send(new CreateBucketCommand({ Bucket: B }));
+        await versioning(east, 'Suspended');
+        // An empty body: the replacing null version has the very ETag (and id) of the one it replaces.
+        await east.send(new PutObjectCommand({ Bucket: B, Key: 'n', Body: '', ContentType: 'text/plain', Metadata: { gen: 'one' } }));
+        await versioning(east, 'Enabled');
+        const r1 = await putText(east, 'r', 'r one');
+        await east.send(new PutObjectTaggingCommand({ Bucket: B, Key: 'r', VersionId: r1, Tagging: { TagSet: [{ Key: 'gen', Value: 'one' }] } }));
+        const r2 = await putText(east, 'r', 'r two');
+        const first = q.agent(['full-sync'], agentCfg);
+        assert.equal(await first.exited, 0, first.output());
+
+        await versioning(east, 'Suspended');
+        await east.send(new PutObjectCommand({ Bucket: B, Key: 'n', Body: '', ContentType: 'image/x-two', Metadata: { gen: 'two' } }));
+        await versioning(east, 'Enabled');
+        // Equal version lists on both sides: only the HEADs of the current version show the change.
+        const second = q.agent(['full-sync'], agentCfg);
+        assert.equal(await second.exited, 0, second.output());
+        assert.deepEqual(await head(west, 'n'), await head(east, 'n'));
+        assert.equal((await head(west, 'n')).type, 'image/x-two');
+
+        // r1's tags change while it is not current (left as copied), then r2 goes: r1 is current again.
+        await east.send(new PutObjectTaggingCommand({ Bucket: B, Key: 'r', VersionId: r1, Tagging: { TagSet: [{ Key: 'gen', Value: 'two' }] } }));
+        await east.send(new DeleteObjectCommand({ Bucket: B, Key: 'r', VersionId: r2 }));
+        const pair = q;
+        await until('status says caught up', async () => {
+          assert.equal(await pair.agent(['sync', '--once'], agentCfg).exited, 0);
+          return await pair.agent(['status'], agentCfg).exited === 0;
+        }, 30_000, 200);
+        assert.deepEqual((await west.send(new GetObjectTaggingCommand({ Bucket: B, Key: 'r' }))).TagSet, [{ Key: 'gen', Value: 'two' }], 'the rolled-back version\'s tags as they are now');
+        assert.deepEqual(await keyOrder(q.westDirect, q.sys, 'r'), await keyOrder(q.east, q.sys, 'r'));
+        const v = q.agent(['verify'], agentCfg);
+        assert.equal(await v.exited, 0, v.output());
+      } finally {
+        east.destroy();
+        west.destroy();
+        await q.close();
       }
     });
   });

@@ -16,7 +16,7 @@ import { syncObject } from './objectsync.js';
 import { runShard, type ShardLog, type ShardRun } from './shardrun.js';
 import { mergeWalk } from './march.js';
 import { listingVerdict } from './equality.js';
-import { groupsDiffer, syncKeyVersions } from './versionsync.js';
+import { groupNeedsSync, syncKeyVersions } from './versionsync.js';
 
 /** "bucket:instance-id[:index-shard]" as the data log names it; tenanted buckets are "tenant/bucket". */
 /**
@@ -191,10 +191,10 @@ export async function fullSyncBucket(ctx: SyncContext, bucket: string, lock: Sha
       if (onSource || ctx.cfg.delete) yield [key, onSource && copyWithoutHeads(onSource, onDest, dstListed) ? onSource : undefined];
     }
   }
-  // A versioned bucket: both sides' version lists, key by key; only keys whose lists differ are synced.
+  // A versioned bucket: both sides' version lists, key by key; keys whose lists differ, or whose current version's attributes need a HEAD to compare, are synced.
   async function* versionWork(): AsyncGenerator<[string, Versioned]> {
     for await (const [key, s, d] of mergeWalk(ctx.srcS3.versionGroups(bucket), ctx.dstS3.versionGroups(bucket))) {
-      if (groupsDiffer(ctx, s, d)) yield [key, { versioned: true, instanceId: id!, lists: { src: s?.versions ?? [], dst: d?.versions ?? [] } }];
+      if (groupNeedsSync(ctx, s, d)) yield [key, { versioned: true, instanceId: id!, lists: { src: s?.versions ?? [], dst: d?.versions ?? [] } }];
     }
   }
   await forEachLimitAsync<[string, ListedObject | Versioned | undefined]>(versioned ? versionWork() : work(), ctx.cfg.objectConcurrency, ([key, listed]) => syncOne(ctx, inst, key, lock.signal, failed, listed), lock.signal);

@@ -152,14 +152,22 @@ async function currentAttrsDiffer(ctx: SyncContext, bucket: string, key: string,
   return !(await unchanged(ctx, bucket, key, sh, dh, s.versionId));
 }
 
+/** The current version written again under its id (the source's attributes with it); on top already, so the order stays. */
+async function rewriteCurrent(ctx: SyncContext, bucket: string, instanceId: string, key: string, src: readonly VersionEntry[]): Promise<void> {
+  const owner = await bucketOwner(ctx, bucket, `${bucket}:${instanceId}`);
+  await createVersion(ctx, bucket, instanceId, key, src[0], owner, false);
+  await checkResult(ctx, bucket, instanceId, key, src);
+}
+
 /**
  * Why the destination's list still differs after a plan was carried out: no answer above proves
  * a version landed as asked (RGW echoes a requested id it did not keep), so the list is read back.
+ * Returns the destination's list as read back.
  */
-async function checkResult(ctx: SyncContext, bucket: string, instanceId: string, key: string, src: readonly VersionEntry[]): Promise<void> {
+async function checkResult(ctx: SyncContext, bucket: string, instanceId: string, key: string, src: readonly VersionEntry[]): Promise<VersionEntry[]> {
   const after = await ctx.dstS3.keyVersions(bucket, key);
   const diff = versionListDifference(src, after, book(ctx).idsKept ?? true);
-  if (!diff) return;
+  if (!diff) return after;
   const flags = await destinationFlags(ctx, bucket, instanceId);
   // RGW (all releases) stores every version written into a suspended bucket as the null version.
   const hint = (flags & BUCKET_VERSIONS_SUSPENDED) !== 0 ? '; the destination bucket is suspended, and RGW keeps a version written there only as the null version: it is synced once versioning is enabled again' : '';
@@ -187,11 +195,10 @@ export async function syncKeyVersions(ctx: SyncContext, bucket: string, instance
     const b = book(ctx);
     const plan = planVersions(src, dst, { idsKept: idsKeptFor(b, src, dst), delete: ctx.cfg.delete });
     if (plan.remove.length === 0 && plan.create.length === 0) {
-      // A log entry with nothing to create may be a tag or ACL change of the current version.
-      if (!listed && await currentAttrsDiffer(ctx, bucket, key, src, dst)) {
-        const owner = await bucketOwner(ctx, bucket, `${bucket}:${instanceId}`);
-        await createVersion(ctx, bucket, instanceId, key, src[0], owner, false);
-        await checkResult(ctx, bucket, instanceId, key, src);
+      // Equal lists may still hide a tag, ACL, header or metadata change of the current version
+      // (a null version replaced under the same ETag in a suspended bucket, a tag change).
+      if (await currentAttrsDiffer(ctx, bucket, key, src, dst)) {
+        await rewriteCurrent(ctx, bucket, instanceId, key, src);
         return 'copied';
       }
       ctx.acct.objectUnchanged();
@@ -210,7 +217,12 @@ export async function syncKeyVersions(ctx: SyncContext, bucket: string, instance
         await createVersion(ctx, bucket, instanceId, key, v, owner, topIsMarker);
         topIsMarker = v.deleteMarker;
       }
-      await checkResult(ctx, bucket, instanceId, key, src);
+      const after = await checkResult(ctx, bucket, instanceId, key, src);
+      // A current version the plan kept rather than created (a rollback made an older version
+      // current again) was copied when it was not current: its tags or ACL may have changed since.
+      if (!plan.create.some((v) => v.versionId === src[0]?.versionId) && await currentAttrsDiffer(ctx, bucket, key, src, after)) {
+        await rewriteCurrent(ctx, bucket, instanceId, key, src);
+      }
     } catch (e) {
       if (!(e instanceof VersionGone) || round >= 3) throw e;
       ctx.log.debug(`${e.message}; reading both version lists again`);
@@ -220,12 +232,18 @@ export async function syncKeyVersions(ctx: SyncContext, bucket: string, instance
   }
 }
 
-/** For full sync: the first difference of two listed groups, or undefined when a key needs nothing. */
-export function groupsDiffer(ctx: SyncContext, s: KeyVersions | undefined, d: KeyVersions | undefined): boolean {
+/**
+ * For full sync: whether a key of two listed groups needs syncKeyVersions. Lists that differ do;
+ * equal lists too when both sides' current version is the same one (by id): only HEADs tell
+ * whether its attributes are equal, as for an unversioned key with the same ETag.
+ */
+export function groupNeedsSync(ctx: SyncContext, s: KeyVersions | undefined, d: KeyVersions | undefined): boolean {
   const src = s?.versions ?? [];
   const dst = d?.versions ?? [];
   const b = book(ctx);
-  const p = planVersions(src, dst, { idsKept: idsKeptFor(b, src, dst), delete: ctx.cfg.delete });
-  return p.remove.length > 0 || p.create.length > 0;
+  const idsKept = idsKeptFor(b, src, dst);
+  const p = planVersions(src, dst, { idsKept, delete: ctx.cfg.delete });
+  if (p.remove.length > 0 || p.create.length > 0) return true;
+  return idsKept && src[0] !== undefined && !src[0].deleteMarker && dst[0]?.versionId === src[0].versionId;
 }
 
