@@ -493,6 +493,12 @@ describe('embedded zone: bucket versioning', () => {
     assert.equal((await setVersioning(east.url, 'vr-b', SUSPENDED)).status, 200);
     await replicateBucket('vr-b');
     assert.match((await call(west.url, 'GET', '/vr-b?versioning', alice)).text, /<Status>Suspended<\/Status>/);
+    // A DELETE while suspended turns "null" into a delete marker: a remote copy of that version
+    // answers 404 (nothing to copy; the agent lists again), not 502 as a failed transfer would.
+    assert.equal((await call(east.url, 'DELETE', '/vr-b/k', alice)).status, 204);
+    const marker = await copy('&rgwx-version-id=null', 'vr-b/k?versionId=null');
+    assert.equal(marker.status, 404, marker.text);
+    assert.match(marker.text, /NoSuchVersion/);
     // Unversioned buckets keep copy-if-newer as before.
     assert.equal((await call(east.url, 'PUT', '/vrp', alice)).status, 200);
     await replicateBucket('vrp');

@@ -40,6 +40,15 @@ export function httpError(status: number, code: string, endpoint: string, method
   return new Cls(status, code, endpoint, method, path);
 }
 
+/**
+ * The object (or the version named) is not there to read: 404, or 405 to a request that named a
+ * version, which is how S3 and RGW answer for a version that is a delete marker (RGW replaces a
+ * null version by a null delete marker in a suspended bucket, so "null" can turn into one).
+ */
+export function isGone(e: unknown, versionId: string | undefined): boolean {
+  return e instanceof NotFound || (e instanceof HttpError && (e.status === 404 || (e.status === 405 && versionId !== undefined)));
+}
+
 /** Worth another attempt: the request may not have reached the server, or the server was overloaded. */
 export function isRetryable(e: unknown): boolean {
   if (e instanceof NetworkError) return true;

@@ -3,7 +3,7 @@ import { XMLParser } from 'fast-xml-parser';
 import type { ZoneClient } from './http.js';
 import { s3Encode } from '../rgw/sign.js';
 import { s3BucketSegment } from '../rgw/tenant.js';
-import { HttpError, NotFound, NotModified } from './errors.js';
+import { HttpError, isGone, NotFound, NotModified } from './errors.js';
 import { attrsFromHeaders, SOURCE_ETAG_META, tagCountFromHeaders, type Acl, type ObjectAttrs } from '../rgw/attrs.js';
 import { parseAcl, parseTagging } from '../rgw/attrxml.js';
 import { OP_STATE_DROPPED, OP_STATE_HEADER } from '../rgw/wire.js';
@@ -286,7 +286,7 @@ export class S3Api {
     try {
       r = await this.client.request('HEAD', objectPath(bucket, key), { query: versionQuery(versionId) });
     } catch (e) {
-      if (e instanceof NotFound) return undefined;
+      if (isGone(e, versionId)) return undefined;
       throw e;
     }
     return headFromHeaders(r.headers);
@@ -297,7 +297,8 @@ export class S3Api {
     try {
       return parseTagging((await this.client.request('GET', objectPath(bucket, key), { query: [['tagging', undefined], ...versionQuery(versionId)] })).body.toString('utf8'));
     } catch (e) {
-      if (e instanceof NotFound) return '';
+      // (Before isUnsupported: a version that is a delete marker says nothing about ?tagging.)
+      if (isGone(e, versionId)) return '';
       throw e;
     }
   }
@@ -307,7 +308,7 @@ export class S3Api {
     try {
       return parseAcl((await this.client.request('GET', objectPath(bucket, key), { query: [['acl', undefined], ...versionQuery(versionId)] })).body.toString('utf8'));
     } catch (e) {
-      if (e instanceof NotFound) return undefined;
+      if (isGone(e, versionId)) return undefined;
       throw e;
     }
   }

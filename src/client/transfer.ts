@@ -14,7 +14,7 @@ import * as zlib from 'node:zlib';
 import type { ZoneClient } from './http.js';
 import { headFromHeaders, isUnsupported, objectPath, S3Api, versionQuery, type ObjectHead, type VersionTarget } from './s3.js';
 import type { StreamResponse } from './http.js';
-import { AgentError, HttpError } from './errors.js';
+import { AgentError, HttpError, isGone } from './errors.js';
 import {
   attrsFromHeaders, DEFAULT_STORAGE_CLASS, grantHeaders, REPLICATED_HEADERS, SOURCE_ETAG_META, STORAGE_CLASS_HEADER, tagCountFromHeaders,
   type Acl, type ObjectAttrs,
@@ -415,7 +415,7 @@ export class Transfer {
     try {
       return await this.src.stream('GET', objectPath(bucket, key), { query: [...(range ? [] : PREPEND), ...versionQuery(o.version?.id)], headers, headersTimeoutMs: this.timeoutMs, bodyTimeoutMs: this.timeoutMs });
     } catch (e) {
-      if (e instanceof HttpError && e.status === 404) return undefined;
+      if (isGone(e, o.version?.id)) return undefined;
       if (e instanceof HttpError && e.status === 412) throw new SourceChanged(`${bucket}/${key} changed on the source while it was being copied (ETag ${etag} is no longer current)`);
       throw e;
     }

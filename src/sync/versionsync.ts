@@ -14,6 +14,7 @@ import { bucketOwner, unchanged, type ObjectResult } from './objectsync.js';
 import { planVersions, versionListDifference, type VersionEntry } from './versionplan.js';
 import { randomBytes } from 'node:crypto';
 import type { VersionTarget } from '../client/s3.js';
+import { SourceChanged } from '../client/transfer.js';
 import { syncMetadataKey } from './metadata.js';
 
 /** What one process learned about the destination's handling of versions. */
@@ -131,6 +132,8 @@ async function createVersion(ctx: SyncContext, bucket: string, instanceId: strin
     bytes = await ctx.transfer.copy(bucket, key, { size: v.size, etag: v.etag, contentType: '', meta: {} }, owner, { warn: (m) => ctx.log.warn(m), version: target });
   } catch (e) {
     if (v.versionId === NULL_VERSION && e instanceof NotFound && e.code === 'NoSuchKey') throw new AgentError(NULL_REFUSED(bucket, key));
+    // (Only "null" can change content: the source replaced it while this copy ran.)
+    if (e instanceof SourceChanged) throw new VersionGone(e.message);
     throw e;
   }
   if (bytes === undefined) throw new VersionGone(`version ${v.versionId} of ${bucket}/${key} is gone from the source`);
@@ -168,6 +171,8 @@ async function checkResult(ctx: SyncContext, bucket: string, instanceId: string,
   const after = await ctx.dstS3.keyVersions(bucket, key);
   const diff = versionListDifference(src, after, book(ctx).idsKept ?? true);
   if (!diff) return after;
+  // The source changed while the plan ran (a null version replaced, a version removed): planned again.
+  if (versionListDifference(src, await ctx.srcS3.keyVersions(bucket, key), true)) throw new VersionGone(`the source's versions of ${bucket}/${key} changed during the copy`);
   const flags = await destinationFlags(ctx, bucket, instanceId);
   // RGW (all releases) stores every version written into a suspended bucket as the null version.
   const hint = (flags & BUCKET_VERSIONS_SUSPENDED) !== 0 ? '; the destination bucket is suspended, and RGW keeps a version written there only as the null version: it is synced once versioning is enabled again' : '';
@@ -192,44 +197,47 @@ export async function syncKeyVersions(ctx: SyncContext, bucket: string, instance
   await ensureVersionedDestination(ctx, bucket, instanceId);
   for (let round = 0; ; round++) {
     const [src, dst] = round === 0 && listed ? [listed.src, listed.dst] : await Promise.all([ctx.srcS3.keyVersions(bucket, key), ctx.dstS3.keyVersions(bucket, key)]);
-    const b = book(ctx);
-    const plan = planVersions(src, dst, { idsKept: idsKeptFor(b, src, dst), delete: ctx.cfg.delete });
-    if (plan.remove.length === 0 && plan.create.length === 0) {
-      // Equal lists may still hide a tag, ACL, header or metadata change of the current version
-      // (a null version replaced under the same ETag in a suspended bucket, a tag change).
-      if (await currentAttrsDiffer(ctx, bucket, key, src, dst)) {
-        await rewriteCurrent(ctx, bucket, instanceId, key, src);
-        return 'copied';
-      }
-      ctx.acct.objectUnchanged();
-      return 'unchanged';
-    }
-    if (plan.recreated > 0) ctx.log.info(`${bucket}/${key}: the destination lacks a version below ${plan.recreated} it has; those are created again above it to keep the order`);
-    const owner = await bucketOwner(ctx, bucket, `${bucket}:${instanceId}`);
     try {
-      for (const id of plan.remove) {
-        await ctx.dstS3.deleteVersion(bucket, key, id, owner);
-        ctx.acct.objectDeleted();
-      }
-      const removed = new Set(plan.remove);
-      let topIsMarker = dst.find((v) => !removed.has(v.versionId))?.deleteMarker ?? false;
-      for (const v of plan.create) {
-        await createVersion(ctx, bucket, instanceId, key, v, owner, topIsMarker);
-        topIsMarker = v.deleteMarker;
-      }
-      const after = await checkResult(ctx, bucket, instanceId, key, src);
-      // A current version the plan kept rather than created (a rollback made an older version
-      // current again) was copied when it was not current: its tags or ACL may have changed since.
-      if (!plan.create.some((v) => v.versionId === src[0]?.versionId) && await currentAttrsDiffer(ctx, bucket, key, src, after)) {
-        await rewriteCurrent(ctx, bucket, instanceId, key, src);
-      }
+      return await carryOut(ctx, bucket, instanceId, key, src, dst);
     } catch (e) {
       if (!(e instanceof VersionGone) || round >= 3) throw e;
       ctx.log.debug(`${e.message}; reading both version lists again`);
-      continue;
     }
-    return plan.create.length > 0 ? 'copied' : 'deleted';
   }
+}
+
+/** One round: the plan for these two lists carried out. Throws VersionGone when the source moved under it. */
+async function carryOut(ctx: SyncContext, bucket: string, instanceId: string, key: string, src: readonly VersionEntry[], dst: readonly VersionEntry[]): Promise<ObjectResult> {
+  const plan = planVersions(src, dst, { idsKept: idsKeptFor(book(ctx), src, dst), delete: ctx.cfg.delete });
+  if (plan.remove.length === 0 && plan.create.length === 0) {
+    // Equal lists may still hide a tag, ACL, header or metadata change of the current version
+    // (a null version replaced under the same ETag in a suspended bucket, a tag change).
+    if (await currentAttrsDiffer(ctx, bucket, key, src, dst)) {
+      await rewriteCurrent(ctx, bucket, instanceId, key, src);
+      return 'copied';
+    }
+    ctx.acct.objectUnchanged();
+    return 'unchanged';
+  }
+  if (plan.recreated > 0) ctx.log.info(`${bucket}/${key}: the destination lacks a version below ${plan.recreated} it has; those are created again above it to keep the order`);
+  const owner = await bucketOwner(ctx, bucket, `${bucket}:${instanceId}`);
+  for (const id of plan.remove) {
+    await ctx.dstS3.deleteVersion(bucket, key, id, owner);
+    ctx.acct.objectDeleted();
+  }
+  const removed = new Set(plan.remove);
+  let topIsMarker = dst.find((v) => !removed.has(v.versionId))?.deleteMarker ?? false;
+  for (const v of plan.create) {
+    await createVersion(ctx, bucket, instanceId, key, v, owner, topIsMarker);
+    topIsMarker = v.deleteMarker;
+  }
+  const after = await checkResult(ctx, bucket, instanceId, key, src);
+  // A current version the plan kept rather than created (a rollback made an older version
+  // current again) was copied when it was not current: its tags or ACL may have changed since.
+  if (!plan.create.some((v) => v.versionId === src[0]?.versionId) && await currentAttrsDiffer(ctx, bucket, key, src, after)) {
+    await rewriteCurrent(ctx, bucket, instanceId, key, src);
+  }
+  return plan.create.length > 0 ? 'copied' : 'deleted';
 }
 
 /**

@@ -88,6 +88,8 @@ export async function remoteCopy(ctx: RequestContext, zc: ZoneContext, dest: Buc
     await resp.body.dump();
     setState('error');
     if (resp.statusCode === 404) throw new HttpError(404, 'NoSuchKey', `source zone ${zoneName} has no ${src.bucket}/${src.key}`);
+    // S3's answer for a named version that is a delete marker (a null version can become one).
+    if (resp.statusCode === 405 && src.versionId !== undefined) throw new HttpError(404, 'NoSuchVersion', `version ${src.versionId} of ${src.bucket}/${src.key} is a delete marker on source zone ${zoneName}`);
     zc.log('warn', `remote copy ${src.bucket}/${src.key} from ${zoneName}: source answered ${resp.statusCode}`);
     throw new HttpError(resp.statusCode >= 500 ? 503 : 502, resp.statusCode >= 500 ? 'ServiceUnavailable' : 'RemoteCopyFailed', `source zone answered ${resp.statusCode}`);
   }
