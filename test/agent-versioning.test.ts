@@ -181,6 +181,23 @@ for (const mode of ['remote', 'stream'] as const) {
         }, 30_000, 200);
         assert.deepEqual((await west.send(new GetObjectTaggingCommand({ Bucket: B, Key: 'r' }))).TagSet, [{ Key: 'gen', Value: 'two' }], 'the rolled-back version\'s tags as they are now');
         assert.deepEqual(await keyOrder(q.westDirect, q.sys, 'r'), await keyOrder(q.east, q.sys, 'r'));
+
+        // A null delete marker on both sides; then the source's only entry becomes a marker with an
+        // id (a DELETE after resuming, then the null marker removed). A new agent process, which has
+        // created nothing yet, must not call the two markers equal because they are both markers.
+        await versioning(east, 'Suspended');
+        await putText(east, 'd', 'null version');
+        await east.send(new DeleteObjectCommand({ Bucket: B, Key: 'd' }));
+        const third = q.agent(['full-sync'], agentCfg);
+        assert.equal(await third.exited, 0, third.output());
+        assert.match((await keyOrder(q.westDirect, q.sys, 'd')).join('\n'), /^d null marker latest=true$/);
+        await versioning(east, 'Enabled');
+        await east.send(new DeleteObjectCommand({ Bucket: B, Key: 'd' }));
+        await east.send(new DeleteObjectCommand({ Bucket: B, Key: 'd', VersionId: 'null' }));
+        assert.match((await keyOrder(q.east, q.sys, 'd')).join('\n'), /^d (?!null)\S+ marker latest=true$/);
+        const fourth = q.agent(['full-sync'], agentCfg);
+        assert.equal(await fourth.exited, 0, fourth.output());
+        assert.deepEqual(await keyOrder(q.westDirect, q.sys, 'd'), await keyOrder(q.east, q.sys, 'd'), 'the marker with the source\'s id');
         const v = q.agent(['verify'], agentCfg);
         assert.equal(await v.exited, 0, v.output());
       } finally {

@@ -17,6 +17,8 @@ import type { VersionTarget } from '../client/s3.js';
 import { SourceChanged } from '../client/transfer.js';
 import { syncMetadataKey } from './metadata.js';
 
+const NULL_VERSION = 'null';
+
 /** What one process learned about the destination's handling of versions. */
 interface VersionBook {
   /** The destination gave a created version the id asked for (true), another id (false), or not known yet. */
@@ -56,27 +58,48 @@ async function ensureVersionedDestination(ctx: SyncContext, bucket: string, inst
 }
 
 /**
- * Ids are compared where the destination keeps them. Before the first version is created nothing
- * says so: a destination whose versions share no id with the source's is then taken to be one
- * that does not keep them, so a restart never removes and re-creates a whole bucket's versions.
+ * Ids are compared unless this process learnt that the destination does not keep them. Never
+ * guessed from one key's lists: a key whose versions share no id with the source's is exactly a
+ * key that needs fixing on a destination that keeps them (all the gateways the README lists), so
+ * a guess of "not kept" would call a delete marker with another id equal. A destination that
+ * does not keep them costs the first keys a re-creation, then the read-back teaches it.
  */
-function idsKeptFor(b: VersionBook, src: readonly VersionEntry[], dst: readonly VersionEntry[]): boolean {
-  if (b.idsKept !== undefined) return b.idsKept;
-  if (dst.length === 0) return true;
-  const ids = new Set(src.map((v) => v.versionId));
-  return dst.some((v) => ids.has(v.versionId));
+function idsKeptFor(b: VersionBook): boolean {
+  return b.idsKept ?? true;
 }
 
 function learnIds(ctx: SyncContext, asked: string, got: string | undefined): void {
   const b = book(ctx);
-  if (got === undefined || b.idsKept !== undefined) return;
-  b.idsKept = got === asked;
-  if (!b.idsKept) {
-    ctx.log.warn(`the destination does not keep the source's version ids (asked for ${asked}, it made ${got}): versions are matched by content and kept in order; verify with --no-version-ids`);
+  // "null" for another id: that bucket is suspended there, which says nothing of the others.
+  if (got === undefined || b.idsKept !== undefined || (got === NULL_VERSION && asked !== NULL_VERSION)) return;
+  setIdsKept(ctx, got === asked, `asked for ${asked}, it made ${got}`);
+}
+
+function setIdsKept(ctx: SyncContext, kept: boolean, why: string): void {
+  const b = book(ctx);
+  b.idsKept = kept;
+  if (!kept) {
+    ctx.log.warn(`the destination does not keep the source's version ids (${why}): versions are matched by content and kept in order; verify with --no-version-ids`);
   }
 }
 
-const NULL_VERSION = 'null';
+/**
+ * What a read-back says about ids, while nothing has said it yet: the versions just created with
+ * the source's ids are all there under them (kept), or none is (not kept). A suspended bucket
+ * (RGW stores null there) and "null" itself say nothing.
+ */
+async function learnFromReadback(ctx: SyncContext, bucket: string, instanceId: string, created: readonly VersionEntry[], after: readonly VersionEntry[]): Promise<void> {
+  const asked = created.filter((v) => v.versionId !== NULL_VERSION);
+  if (book(ctx).idsKept !== undefined || asked.length === 0) return;
+  const ids = new Set(after.map((v) => v.versionId));
+  const landed = asked.filter((v) => ids.has(v.versionId)).length;
+  if (landed === asked.length) {
+    book(ctx).idsKept = true;
+  } else if (landed === 0 && after.length > 0 && (await destinationFlags(ctx, bucket, instanceId) & BUCKET_VERSIONS_SUSPENDED) === 0) {
+    setIdsKept(ctx, false, `${bucket}: created ${asked.length} versions with the source's ids, none of them is listed under its id`);
+  }
+}
+
 /** RGW (every release) answers 404 NoSuchKey to a null version written above other versions of a key into a bucket whose versioning is enabled. */
 const NULL_REFUSED = (bucket: string, key: string) =>
   `the destination refused the null version of ${bucket}/${key} above the key's other versions (404 NoSuchKey: RGW takes a null version there only while the bucket is suspended); kept as a retry, it lands if the source's bucket is suspended again or the key changes`;
@@ -159,7 +182,7 @@ async function currentAttrsDiffer(ctx: SyncContext, bucket: string, key: string,
 async function rewriteCurrent(ctx: SyncContext, bucket: string, instanceId: string, key: string, src: readonly VersionEntry[]): Promise<void> {
   const owner = await bucketOwner(ctx, bucket, `${bucket}:${instanceId}`);
   await createVersion(ctx, bucket, instanceId, key, src[0], owner, false);
-  await checkResult(ctx, bucket, instanceId, key, src);
+  await checkResult(ctx, bucket, instanceId, key, src, [src[0]]);
 }
 
 /**
@@ -167,9 +190,10 @@ async function rewriteCurrent(ctx: SyncContext, bucket: string, instanceId: stri
  * a version landed as asked (RGW echoes a requested id it did not keep), so the list is read back.
  * Returns the destination's list as read back.
  */
-async function checkResult(ctx: SyncContext, bucket: string, instanceId: string, key: string, src: readonly VersionEntry[]): Promise<VersionEntry[]> {
+async function checkResult(ctx: SyncContext, bucket: string, instanceId: string, key: string, src: readonly VersionEntry[], created: readonly VersionEntry[]): Promise<VersionEntry[]> {
   const after = await ctx.dstS3.keyVersions(bucket, key);
-  const diff = versionListDifference(src, after, book(ctx).idsKept ?? true);
+  await learnFromReadback(ctx, bucket, instanceId, created, after);
+  const diff = versionListDifference(src, after, idsKeptFor(book(ctx)));
   if (!diff) return after;
   // The source changed while the plan ran (a null version replaced, a version removed): planned again.
   if (versionListDifference(src, await ctx.srcS3.keyVersions(bucket, key), true)) throw new VersionGone(`the source's versions of ${bucket}/${key} changed during the copy`);
@@ -208,7 +232,7 @@ export async function syncKeyVersions(ctx: SyncContext, bucket: string, instance
 
 /** One round: the plan for these two lists carried out. Throws VersionGone when the source moved under it. */
 async function carryOut(ctx: SyncContext, bucket: string, instanceId: string, key: string, src: readonly VersionEntry[], dst: readonly VersionEntry[]): Promise<ObjectResult> {
-  const plan = planVersions(src, dst, { idsKept: idsKeptFor(book(ctx), src, dst), delete: ctx.cfg.delete });
+  const plan = planVersions(src, dst, { idsKept: idsKeptFor(book(ctx)), delete: ctx.cfg.delete });
   if (plan.remove.length === 0 && plan.create.length === 0) {
     // Equal lists may still hide a tag, ACL, header or metadata change of the current version
     // (a null version replaced under the same ETag in a suspended bucket, a tag change).
@@ -231,7 +255,7 @@ async function carryOut(ctx: SyncContext, bucket: string, instanceId: string, ke
     await createVersion(ctx, bucket, instanceId, key, v, owner, topIsMarker);
     topIsMarker = v.deleteMarker;
   }
-  const after = await checkResult(ctx, bucket, instanceId, key, src);
+  const after = await checkResult(ctx, bucket, instanceId, key, src, plan.create);
   // A current version the plan kept rather than created (a rollback made an older version
   // current again) was copied when it was not current: its tags or ACL may have changed since.
   if (!plan.create.some((v) => v.versionId === src[0]?.versionId) && await currentAttrsDiffer(ctx, bucket, key, src, after)) {
@@ -249,7 +273,7 @@ export function groupNeedsSync(ctx: SyncContext, s: KeyVersions | undefined, d: 
   const src = s?.versions ?? [];
   const dst = d?.versions ?? [];
   const b = book(ctx);
-  const idsKept = idsKeptFor(b, src, dst);
+  const idsKept = idsKeptFor(b);
   const p = planVersions(src, dst, { idsKept, delete: ctx.cfg.delete });
   if (p.remove.length > 0 || p.create.length > 0) return true;
   return idsKept && src[0] !== undefined && !src[0].deleteMarker && dst[0]?.versionId === src[0].versionId;
