@@ -214,7 +214,7 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
       cluster = cephUp(release);
       const c = cluster;
       try {
-        await remoteCopyCase(c);
+        await remoteCopyCase(c, (m) => t.diagnostic(m));
       } catch (e) {
         // The one expected flake (README, "Remote copy and gateway crashes"): Ceph's own us-west
         // radosgw dies some time after serving remote copies. Only that is excused; anything
@@ -225,14 +225,25 @@ for (const release of RELEASES) describe(`Ceph ${release}`, () => {
     });
   }
 
-  async function remoteCopyCase(c: Cluster): Promise<void> {
+  async function remoteCopyCase(c: Cluster, note: (m: string) => void): Promise<void> {
     {
       const { alice } = await workload(EAST, c.sys, c.tester, 'rc');
       // Versions by remote copy: x-amz-copy-source ?versionId= with rgwx-version-id.
       await versionedHistory(EAST, alice, 'rc-versioned');
       const cfg = agentConfig(c, { destination: WEST, copy_mode: 'remote', object_sync_timeout: 120 });
       const full = startProc(['full-sync', '-c', cfg, '--log-format', 'text']);
-      assert.equal(await full.exited, 0, full.output());
+      const fullCode = await full.exited;
+      if (fullCode !== 0) {
+        // Seen once on Tentacle (CI, 2026-12-04): us-west's radosgw held one remote copy for 65 s,
+        // then closed the connection while still answering otherwise (README, "Remote copy and
+        // gateway crashes"). That object must be a retry item, and the agent's next pass must
+        // bring it over; any other kind of failure fails the test.
+        const failures = full.output().split('\n').filter((l) => /WARN {2}object .*\(kept as a retry\)$/.test(l));
+        assert.ok(failures.length > 0 && failures.every((l) => l.includes(`cannot reach ${WEST}: other side closed`)), full.output());
+        note(`${release}: the remote-copy full sync left ${failures.length} object(s) as retries after the destination closed the connection: ${failures.join(' | ')}`);
+        const retry = startProc(['sync', '--once', '-c', cfg, '--log-format', 'text']);
+        assert.equal(await retry.exited, 0, retry.output());
+      }
       assert.match(full.output(), /copy mode remote/);
       assert.match(full.output(), /full sync finished .* (2[5-9]|[3-9]\d) objects copied/, 'objects were copied by the destination');
       await verifiedEqual(cfg, `${release}: us-west equals us-east after a remote-copy full sync`, 60_000);
