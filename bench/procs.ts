@@ -3,7 +3,8 @@
  * registered so that it is killed when the bench exits or fails; output is kept as a bounded tail.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
@@ -11,6 +12,11 @@ export const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const TAIL_CHARS = 64 * 1024;
 /** Extra node flags for every child, e.g. BENCH_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (not allowed in NODE_OPTIONS). */
 const CHILD_NODE_ARGS = (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/**
+ * BENCH_LOG_DIR=dir keeps every child's whole output in dir/NAME-PID.log, each line prefixed with
+ * the milliseconds since spawn: where an agent's time went, beside the figures.
+ */
+const LOG_DIR = process.env.BENCH_LOG_DIR || undefined;
 
 export interface Proc {
   name: string;
@@ -52,6 +58,13 @@ export function cleanupAll(): void {
 export function startCli(name: string, args: string[], onLine?: (line: string) => void, env?: NodeJS.ProcessEnv): Proc {
   const child = spawn(process.execPath, [...CHILD_NODE_ARGS, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
   let tail = '';
+  const t0 = performance.now();
+  let keep: ReturnType<typeof createWriteStream> | undefined;
+  if (LOG_DIR) {
+    mkdirSync(LOG_DIR, { recursive: true });
+    keep = createWriteStream(join(LOG_DIR, `${name.replace(/[^\w.-]+/g, '-')}-${child.pid ?? 'x'}.log`));
+    child.on('exit', () => keep?.end());
+  }
   const waiters = new Set<{ re: RegExp; resolve: (l: string) => void }>();
   const partial = { out: '', err: '' };
   const onChunk = (which: 'out' | 'err') => (d: Buffer) => {
@@ -61,6 +74,7 @@ export function startCli(name: string, args: string[], onLine?: (line: string) =
     partial[which] = lines.pop() ?? '';
     if (partial[which].length > TAIL_CHARS) partial[which] = partial[which].slice(-TAIL_CHARS);
     for (const line of lines) {
+      keep?.write(`${Math.round(performance.now() - t0)} ${line}\n`);
       onLine?.(line);
       for (const w of waiters) {
         if (w.re.test(line)) {

@@ -17,6 +17,9 @@ import { collectStatus, formatStatus } from './sync/status.js';
 import { AgentMetrics } from './metrics.js';
 import { runVerify } from './verify.js';
 import { startProgress } from './progress.js';
+import { applyHeapPolicy } from './heap.js';
+
+applyHeapPolicy();
 
 /** Exit code for a configuration or start-up problem the operator must fix. */
 const EXIT_USAGE = 2;
