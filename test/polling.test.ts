@@ -4,7 +4,8 @@
  */
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { nextPollInterval, pollDue } from '../src/sync/polling.js';
+import { dataShardNeighbours, nextPollInterval, pollDue } from '../src/sync/polling.js';
+import { dataShard } from '../src/rgw/shard.js';
 import { call } from './helpers/http.js';
 import { createUser, put, sameZoneState, startPair, type Pair } from './helpers/pair.js';
 import { until } from './helpers/procs.js';
@@ -25,6 +26,16 @@ describe('poll schedule', () => {
     assert.equal(pollDue(1000, 5000, 6000), true);
     assert.equal(pollDue(1000, 0, 1000), true);
   });
+});
+
+describe('data shards asked early because a neighbour moved', () => {
+  const cases: [string, number, number, number[]][] = [
+    ['RGW\'s 128 shards: 10 either side', 64, 128, [...Array(21).keys()].map((k) => 54 + k).filter((x) => x !== 64)],
+    ['wraps at the ends', 0, 128, [...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], ...[118, 119, 120, 121, 122, 123, 124, 125, 126, 127]]],
+    ['fewer shards than the span: each other shard once', 2, 8, [0, 1, 3, 4, 5, 6, 7]],
+    ['one shard: none', 0, 1, []],
+  ];
+  for (const [name, shard, n, want] of cases) it(name, () => assert.deepEqual(dataShardNeighbours(shard, n), [...want].sort((a, b) => a - b)));
 });
 
 describe('a source without one-call heads (as RGW)', () => {
@@ -56,6 +67,30 @@ describe('a source without one-call heads (as RGW)', () => {
     await put(p.east, alice, 'quiet', 'late', 'x');
     await until('the change synced', async () => (await call(p.westDirect, 'GET', '/quiet/late', alice)).status === 200, 10_000, 50);
     assert.ok(Date.now() - t1 < 5000, `found ${Date.now() - t1} ms after the write`);
+    await daemon.kill('SIGTERM');
+  });
+
+  it('a data shard next to one that moved is asked at once, not after its quiet interval', async () => {
+    p = await startPair({ sourceProxy: true, mdShards: 4, dataShards: 8 });
+    const proxy = p.sourceProxy!;
+    proxy.fault = (req) => (/[?&]heads(&|$)/.test(req.url ?? '') ? 400 : undefined);
+    // Two buckets logged in neighbouring data shards, as two index shards of one RGW bucket are.
+    assert.equal(dataShard('bravo', 8) + 1, dataShard('alpha', 8));
+    const alice = await createUser(p.east, p.sys, 'alice');
+    for (const b of ['alpha', 'bravo']) assert.equal((await call(p.east, 'PUT', `/${b}`, alice)).status, 200);
+    const daemon = p.agent(['sync'], { idle_poll_max: 4 });
+    await until('the initial sync', () => sameZoneState(p.east, p.westDirect, p.sys), 30_000, 200);
+    // Every quiet shard's interval ramps to idle_poll_max together (0.1 s doubling to 4 s).
+    await new Promise((r) => setTimeout(r, 7000));
+    await put(p.east, alice, 'bravo', 'first', 'x');
+    await until('bravo/first synced', async () => (await call(p.westDirect, 'GET', '/bravo/first', alice)).status === 200, 10_000, 25);
+    // alpha's shard was asked in the same pass that found bravo's change: left alone, it would
+    // wait its whole 4 s interval now.
+    const t0 = Date.now();
+    await put(p.east, alice, 'alpha', 'second', 'x');
+    await until('alpha/second synced', async () => (await call(p.westDirect, 'GET', '/alpha/second', alice)).status === 200, 10_000, 25);
+    const ms = Date.now() - t0;
+    assert.ok(ms < 1500, `alpha/second found ${ms} ms after the write`);
     await daemon.kill('SIGTERM');
   });
 });

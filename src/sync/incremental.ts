@@ -15,7 +15,7 @@ import { forEachLimit, Stopped } from '../worker/pool.js';
 import { fullSync, type FullSyncSummary } from './full.js';
 import { AgentRegistry } from './agents.js';
 import { SourceLogTrim } from './trim.js';
-import { nextPollInterval, pollDue } from './polling.js';
+import { dataShardNeighbours, nextPollInterval, pollDue } from './polling.js';
 import { performance } from 'node:perf_hooks';
 
 export interface PassSummary { metadataShards: number; dataShards: number; busy: number; lost: number; pendingRetries: number; durationMs: number; fullSynced: number }
@@ -114,10 +114,12 @@ export class Syncer {
       const p = this.polls.get(`${type}/${i}`);
       return s.pending > 0 || s.unsettled || this.behindSince.has(`${type}/${i}`) || pollDue(p?.lastMs, p?.intervalMs ?? 0, now);
     });
+    const movedNow: number[] = [];
     await forEachLimit(asked, 16, async (i) => {
       const s = states[i];
       const plan = shardPeriodPlan(type, s.period, current);
       const head = await shardHead(this.ctx.src, heads, type, i, plan, current);
+      const wasKnown = this.heads[type][i] !== undefined;
       const moved = head !== this.heads[type][i];
       this.heads[type][i] = head;
       const behind = compareMarkers(head, s.marker) > 0 || !plan.final;
@@ -133,7 +135,16 @@ export class Syncer {
         this.behindSince.set(`${type}/${i}`, Number.isNaN(ts) ? Date.now() : ts);
       }
       if (behind || s.pending > 0 || s.unsettled) work.push(i);
+      if (!heads && type === 'data' && moved && wasKnown) movedNow.push(i);
     });
+    // A bucket written to now is likely written on its other index shards too: their data shards
+    // are asked next pass instead of after their quiet interval.
+    for (const i of movedNow) {
+      for (const n of dataShardNeighbours(i, states.length)) {
+        const p = this.polls.get(`${type}/${n}`);
+        if (p && p.intervalMs > 0) this.polls.set(`${type}/${n}`, { lastMs: p.lastMs, intervalMs: 0 });
+      }
+    }
     return work.sort((a, b) => a - b);
   }
 
