@@ -68,6 +68,9 @@ const PORTS = {
 };
 const COPY_MODE = process.env.BENCH_CEPH_COPY_MODE;
 
+/** The measured agents' log level (BENCH_CEPH_AGENT_LOG_LEVEL=debug logs every request with its time; with BENCH_LOG_DIR, kept). */
+const AGENT_LOG_LEVEL = process.env.BENCH_CEPH_AGENT_LOG_LEVEL || 'info';
+
 interface Workload { name: 'small' | 'large'; buckets: number; perBucket: number; size: number; concurrency: number }
 const WORKLOADS: Workload[] = [
   { name: 'small', buckets: 4, perBucket: 500, size: 4096, concurrency: 16 },
@@ -501,7 +504,7 @@ interface Syncer {
 
 function startFullSync(cfg: string, t0: number): Syncer {
   let internal: number | null = null;
-  const agent = startCli('agent full-sync', ['full-sync', '-c', cfg, '--log-format', 'text', '--log-level', 'info'], (line) => {
+  const agent = startCli('agent full-sync', ['full-sync', '-c', cfg, '--log-format', 'text', '--log-level', AGENT_LOG_LEVEL], (line) => {
     const m = /full sync finished in ([\d.]+)s/.exec(line);
     if (m) internal = Number(m[1]);
   });
@@ -597,7 +600,7 @@ function startRclone(c: Cluster, buckets: string[], t0: number): Syncer {
 /** The daemon, started on the empty zone; resolves once its start-up full sync and a first incremental pass are done. */
 async function startDaemon(cfg: string): Promise<{ agent: Proc; sampler: ProcSampler; readySec: number }> {
   const t = performance.now();
-  const agent = startCli('agent sync', ['sync', '-c', cfg, '--log-format', 'text', '--log-level', 'info']);
+  const agent = startCli('agent sync', ['sync', '-c', cfg, '--log-format', 'text', '--log-level', AGENT_LOG_LEVEL]);
   const sampler = new ProcSampler(agent.pid, 100);
   try {
     // metrics_port 0: the daemon picks a free port and logs it. /healthz says "last pass …" only in

@@ -25,6 +25,12 @@ export interface BoundStore extends BoundReader {
 export interface BoundReader {
   readonly kind: string;
   get(type: BoundType, entity: string): Promise<Bound | undefined>;
+  /**
+   * The entities of `type` that have a record now, where the store can say so in a listing
+   * (undefined: ask get for each). A snapshot for planning: a record written after it is read by
+   * the get that comes before any write.
+   */
+  recorded?(type: BoundType): Promise<Set<string> | undefined>;
 }
 
 /** Where bounds are kept; MonotonicBounds adds the never-regress rule on top. */
@@ -34,6 +40,8 @@ export interface BoundBackend {
   readonly recordLimited?: boolean;
   read(type: BoundType, entity: string): Promise<Bound | undefined>;
   write(type: BoundType, entity: string, bound: Bound): Promise<void>;
+  /** Entities of `type` with a record, from one listing (see BoundReader.recorded). */
+  recorded?(type: BoundType): Promise<Set<string>>;
 }
 
 /**
@@ -54,6 +62,20 @@ export function boundFloor(known: { marker: string; period?: PeriodRef } | undef
   return { floor: known.marker, period };
 }
 
+/**
+ * The bounds of many entities of one type: one listing where the store has one, then a read of
+ * each entity it lists (a fresh destination: no reads at all), `limit` at a time; otherwise a
+ * read of each.
+ */
+export async function readBounds(store: BoundReader, type: BoundType, entities: readonly string[], limit: number): Promise<Map<string, Bound | undefined>> {
+  const recorded = await store.recorded?.(type);
+  const out = new Map<string, Bound | undefined>();
+  await forEachLimit([...entities], limit, async (e) => {
+    out.set(e, recorded && !recorded.has(e) ? undefined : await store.get(type, e));
+  });
+  return out;
+}
+
 export class MonotonicBounds implements BoundStore {
   /** The newest position this process has seen per entity: the floor for any write. */
   private readonly known = new Map<string, { marker: string; period?: PeriodRef }>();
@@ -65,6 +87,10 @@ export class MonotonicBounds implements BoundStore {
 
   get kind(): string {
     return this.backend.kind;
+  }
+
+  async recorded(type: BoundType): Promise<Set<string> | undefined> {
+    return this.backend.recorded ? this.backend.recorded(type) : undefined;
   }
 
   async get(type: BoundType, entity: string): Promise<Bound | undefined> {
@@ -150,7 +176,18 @@ export class SpillingBackend implements BoundBackend {
   private readonly gens = new Map<string, number>();
   private readonly queues = new Map<string, Promise<void>>();
 
-  constructor(private readonly inner: BoundBackend) {}
+  /** Where the inner store can list: the bound records themselves (a spilled list's extras are bucket-index records named "...#retries-..."). */
+  readonly recorded?: (type: BoundType) => Promise<Set<string>>;
+
+  constructor(private readonly inner: BoundBackend) {
+    const list = inner.recorded?.bind(inner);
+    if (list) {
+      this.recorded = async (type) => {
+        const all = await list(type);
+        return type === 'bucket-index' ? new Set([...all].filter((e) => !e.includes('#retries-'))) : all;
+      };
+    }
+  }
 
   get kind(): string {
     return this.inner.kind;
@@ -253,6 +290,16 @@ export class BucketBackend implements BoundBackend {
 
   static key(type: BoundType, entity: string): string {
     return `bounds/${type}/${encodeURIComponent(entity)}.json`;
+  }
+
+  /** One listing of bounds/TYPE/ (a page per 1,000 records) instead of a GET per shard; no state bucket yet: none. */
+  async recorded(type: BoundType): Promise<Set<string>> {
+    const prefix = `bounds/${type}/`;
+    const out = new Set<string>();
+    for await (const o of this.s3.allObjects(this.bucket, 1000, prefix)) {
+      if (o.key.endsWith('.json')) out.add(decodeURIComponent(o.key.slice(prefix.length, -'.json'.length)));
+    }
+    return out;
   }
 
   async read(type: BoundType, entity: string): Promise<Bound | undefined> {

@@ -34,7 +34,8 @@ function note(summary: FullSyncSummary, type: LogType, shard: number, status: Sh
 
 async function snapshot(ctx: SyncContext, type: LogType, shards: number[], period?: PeriodRef): Promise<Map<number, { marker: string; lastUpdateMs: number }>> {
   const out = new Map<number, { marker: string; lastUpdateMs: number }>();
-  await forEachLimit(shards, 16, async (i) => {
+  // One small admin read per shard, 192 in all against RGW: asked wide, they take a few round trips.
+  await forEachLimit(shards, 64, async (i) => {
     out.set(i, await ctx.src.shardInfo(type, i, period?.id));
   });
   return out;
@@ -49,7 +50,7 @@ export function busiestFirst(shards: readonly number[], work: (shard: number) =>
 }
 
 /** Shards with nothing to copy cost a lock and a bound each: this many at once, beside the busy ones. */
-export const IDLE_SHARD_CONCURRENCY = 16;
+export const IDLE_SHARD_CONCURRENCY = 32;
 
 /**
  * Runs `fn` for every shard: those with work `num_workers` at a time, busiest first; those without

@@ -16,6 +16,7 @@ import { fullSync, type FullSyncSummary } from './full.js';
 import { AgentRegistry } from './agents.js';
 import { SourceLogTrim } from './trim.js';
 import { dataShardNeighbours, nextPollInterval, pollDue } from './polling.js';
+import { readBounds } from './bounds.js';
 import { performance } from 'node:perf_hooks';
 
 export interface PassSummary { metadataShards: number; dataShards: number; busy: number; lost: number; pendingRetries: number; durationMs: number; fullSynced: number }
@@ -53,15 +54,16 @@ export class Syncer {
       const n = await this.ctx.src.shardCount(type);
       const states: ShardState[] = new Array(n);
       this.unsynced[type].clear();
-      await forEachLimit([...Array(n).keys()], 16, async (i) => {
+      const bounds = await readBounds(this.ctx.bounds, type, [...Array(n).keys()].filter((i) => this.mine(type, i)).map(String), 32);
+      for (let i = 0; i < n; i++) {
         if (!this.mine(type, i)) {
           states[i] = { marker: '', pending: 0, unsettled: false };
-          return;
+          continue;
         }
-        const b = await this.ctx.bounds.get(type, i.toString());
+        const b = bounds.get(String(i));
         if (!b) this.unsynced[type].add(i);
         states[i] = { marker: b?.marker ?? '', pending: b?.items.length ?? 0, unsettled: false, ...(b?.period ? { period: b.period } : {}) };
-      });
+      }
       this.state[type] = states;
     }
   }

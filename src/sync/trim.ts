@@ -15,6 +15,7 @@ import type { MdLogEntry, PeriodRef } from '../rgw/wire.js';
 import { compareMarkers, isStartMarker, markerPosition, shardMarkers } from '../rgw/markers.js';
 import { NotFound } from '../client/errors.js';
 import { forEachLimit, Stopped } from '../worker/pool.js';
+import { readBounds } from './bounds.js';
 import { sleep } from '../worker/sleep.js';
 import type { ReadContext, SyncContext } from './context.js';
 import { instanceName, listedInstance, parseInstanceName, sourceInstances } from './bucketsync.js';
@@ -101,21 +102,18 @@ export async function collectHolds(ctx: ReadContext, instances?: Map<string, str
   const data: Record<string, string> = {};
   const bilog: Record<string, string> = {};
   const mdShards = await ctx.src.shardCount('metadata');
-  await forEachLimit([...Array(mdShards).keys()], 16, async (s) => {
-    const b = await ctx.bounds.get('metadata', String(s));
+  for (const [s, b] of await readBounds(ctx.bounds, 'metadata', [...Array(mdShards).keys()].map(String), 32)) {
     metadata[s] = b && !isStartMarker(b.marker) ? { marker: b.marker, ...(b.period ? { period: b.period } : {}) } : { marker: '' };
-  });
+  }
   if (!ctx.cfg.metadataOnly) {
     const dataShards = await ctx.src.shardCount('data');
     const mine = ctx.cfg.shards ? new Set(ctx.cfg.shards) : undefined;
-    await forEachLimit([...Array(dataShards).keys()].filter((s) => !mine || mine.has(s)), 16, async (s) => {
-      const b = await ctx.bounds.get('data', String(s));
+    for (const [s, b] of await readBounds(ctx.bounds, 'data', [...Array(dataShards).keys()].filter((s) => !mine || mine.has(s)).map(String), 32)) {
       data[s] = b && !isStartMarker(b.marker) ? b.marker : '';
-    });
-    await forEachLimit(await bilogNames(ctx, instances ?? await sourceInstances(ctx)), 16, async (name) => {
-      const b = await ctx.bounds.get('bucket-index', name);
+    }
+    for (const [name, b] of await readBounds(ctx.bounds, 'bucket-index', await bilogNames(ctx, instances ?? await sourceInstances(ctx)), 16)) {
       if (b && !isStartMarker(b.marker)) bilog[name] = b.marker;
-    });
+    }
   }
   return { metadata: sorted(metadata), data: sorted(data), bilog: sorted(bilog) };
 }
