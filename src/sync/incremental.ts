@@ -50,7 +50,8 @@ export class Syncer {
   async init(): Promise<void> {
     // Registered before any log position is read, so that no trimming agent removes what we need.
     await this.trim.register();
-    for (const type of this.types()) {
+    // Both logs at once: against RGW each step is a round trip or a listing.
+    await Promise.all(this.types().map(async (type) => {
       const n = await this.ctx.src.shardCount(type);
       const states: ShardState[] = new Array(n);
       this.unsynced[type].clear();
@@ -65,7 +66,7 @@ export class Syncer {
         states[i] = { marker: b?.marker ?? '', pending: b?.items.length ?? 0, unsettled: false, ...(b?.period ? { period: b.period } : {}) };
       }
       this.state[type] = states;
-    }
+    }));
   }
 
   /** Data shards outside the configured `shards` belong to another agent. */

@@ -101,20 +101,29 @@ export async function collectHolds(ctx: ReadContext, instances?: Map<string, str
   const metadata: Record<string, MetadataHold> = {};
   const data: Record<string, string> = {};
   const bilog: Record<string, string> = {};
-  const mdShards = await ctx.src.shardCount('metadata');
-  for (const [s, b] of await readBounds(ctx.bounds, 'metadata', [...Array(mdShards).keys()].map(String), 32)) {
-    metadata[s] = b && !isStartMarker(b.marker) ? { marker: b.marker, ...(b.period ? { period: b.period } : {}) } : { marker: '' };
-  }
-  if (!ctx.cfg.metadataOnly) {
-    const dataShards = await ctx.src.shardCount('data');
-    const mine = ctx.cfg.shards ? new Set(ctx.cfg.shards) : undefined;
-    for (const [s, b] of await readBounds(ctx.bounds, 'data', [...Array(dataShards).keys()].filter((s) => !mine || mine.has(s)).map(String), 32)) {
-      data[s] = b && !isStartMarker(b.marker) ? b.marker : '';
-    }
-    for (const [name, b] of await readBounds(ctx.bounds, 'bucket-index', await bilogNames(ctx, instances ?? await sourceInstances(ctx)), 16)) {
-      if (b && !isStartMarker(b.marker)) bilog[name] = b.marker;
-    }
-  }
+  // The three logs at once: against RGW each is a listing or a round trip per record.
+  await Promise.all([
+    (async () => {
+      const mdShards = await ctx.src.shardCount('metadata');
+      for (const [s, b] of await readBounds(ctx.bounds, 'metadata', [...Array(mdShards).keys()].map(String), 32)) {
+        metadata[s] = b && !isStartMarker(b.marker) ? { marker: b.marker, ...(b.period ? { period: b.period } : {}) } : { marker: '' };
+      }
+    })(),
+    ...(ctx.cfg.metadataOnly ? [] : [
+      (async () => {
+        const dataShards = await ctx.src.shardCount('data');
+        const mine = ctx.cfg.shards ? new Set(ctx.cfg.shards) : undefined;
+        for (const [s, b] of await readBounds(ctx.bounds, 'data', [...Array(dataShards).keys()].filter((s) => !mine || mine.has(s)).map(String), 32)) {
+          data[s] = b && !isStartMarker(b.marker) ? b.marker : '';
+        }
+      })(),
+      (async () => {
+        for (const [name, b] of await readBounds(ctx.bounds, 'bucket-index', await bilogNames(ctx, instances ?? await sourceInstances(ctx)), 16)) {
+          if (b && !isStartMarker(b.marker)) bilog[name] = b.marker;
+        }
+      })(),
+    ]),
+  ]);
   return { metadata: sorted(metadata), data: sorted(data), bilog: sorted(bilog) };
 }
 
