@@ -17,7 +17,7 @@
  * Knobs (environment): CEPH_RELEASES  BENCH_CEPH_ONLY=small,large
  * BENCH_CEPH_MODES=agent_full_sync,agent_daemon,rclone,builtin_sync  BENCH_CEPH_COPY_MODE=remote|stream
  * BENCH_CEPH_DEADLINE_MS (whole run, default 30 min)  BENCH_CEPH_EQUAL_DEADLINE_MS (per mode, default 300 s)
- * BENCH_CEPH_PORT_BASE (default 30000: mon 33300/36789, messenger 36800-37300, gateways 38000/38001)
+ * BENCH_CEPH_PORT_BASE (default 20000: mon 23300/26789, messenger 26800-27300, gateways 28000/28001; below the kernel's ephemeral range)
  * BENCH_CEPH_TEST_DIR (default /tmp/rgw-agent-bench-ceph)  CEPH_SCRIPTS (default ../shared/ceph of the checkout)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -59,8 +59,8 @@ const AFTER_EXIT_GRACE_MS = 10_000;
 const STOP_TIMEOUT = process.env.STOP_TIMEOUT ?? '3';
 const CONTENDED_PERCENT = 10;
 const TEST_DIR = process.env.BENCH_CEPH_TEST_DIR ?? '/tmp/rgw-agent-bench-ceph';
-const PORT_BASE = Number(process.env.BENCH_CEPH_PORT_BASE ?? 30000);
-/** test-ceph's SIDE_PORTS at the default base 30000. */
+const PORT_BASE = Number(process.env.BENCH_CEPH_PORT_BASE ?? 20000);
+/** test-ceph's SIDE_PORTS at the default base 20000. */
 const PORTS = {
   MON_V2_PORT: String(PORT_BASE + 3300), MON_V1_PORT: String(PORT_BASE + 6789),
   MS_PORT_MIN: String(PORT_BASE + 6800), MS_PORT_MAX: String(PORT_BASE + 7300),

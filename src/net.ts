@@ -5,10 +5,10 @@ import { createServer } from 'node:net';
  * Below Linux's ephemeral range (32768-60999): a port handed out here is written into a realm file
  * and bound a moment later, and in between any outgoing connection of the machine could take one
  * from the ephemeral range as its local port (a busy test run has thousands). Clear of the ports
- * the Ceph test clusters and bench:ceph use (3300-8001, 33300-38001).
+ * the Ceph test clusters and bench:ceph use (3300-8001, 23300-28001).
  */
-const LOW = 20_000;
-const HIGH = 30_000;
+const LOW = 28_100;
+const HIGH = 32_700;
 /** Handed out by this process: not handed out again, even if its user has not bound it yet. */
 const given = new Set<number>();
 

@@ -42,7 +42,10 @@ const EXPECT: Record<string, { remoteCopy: string; copyMode: string; zoneMap: st
 interface Cluster { release: string; dir: string; testDir: string; sys: Creds; tester: Creds; eastId: string; env: Record<string, string>; east: string; west: string }
 
 /** A second cluster beside one on the default ports (mon, messenger and gateway ports moved). */
-const SIDE_PORTS = { MON_V2_PORT: '33300', MON_V1_PORT: '36789', MS_PORT_MIN: '36800', MS_PORT_MAX: '37300', EAST_PORT: '38000', WEST_PORT: '38001' };
+// Below the kernel's ephemeral range (32768-60999): a gateway port there can be taken by an
+// outgoing connection's local port just before the gateway binds it (seen once: Reef's us-east
+// failed with EADDRINUSE on 38000).
+const SIDE_PORTS = { MON_V2_PORT: '23300', MON_V1_PORT: '26789', MS_PORT_MIN: '26800', MS_PORT_MAX: '27300', EAST_PORT: '28000', WEST_PORT: '28001' };
 
 function cephUp(release: string, ports: Partial<typeof SIDE_PORTS> = {}): Cluster {
   const dir = mkdtempSync(join(tmpdir(), `rgw-agent-ceph-${release}-`));
